@@ -1,0 +1,186 @@
+"""Benchmark suites: TOML files of scenarios, policies, seeds and episodes.
+
+A suite file looks like::
+
+    name = "beds"
+    episodes = 1000          # evaluation paths per (scenario, seed)
+    seeds = [0]              # evaluation seeds; policies are fitted with the same seed
+    reference = "dp"         # paired differences are taken against this policy
+
+    [[scenarios]]
+    id = "beds/seed002-v0"
+    overrides = {}           # optional scenario parameter overrides
+
+    [[policies]]
+    id = "rigid"
+    name = "rigid"           # optional display name (default: the id)
+    params = {}              # optional hyperparameters
+
+Every policy of a cell (scenario x seed) is evaluated on the same noise paths.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optalloc.exceptions import ConfigurationError
+
+_TOP_KEYS = {"name", "description", "episodes", "seeds", "reference", "scenarios", "policies"}
+_SCENARIO_KEYS = {"id", "overrides"}
+_POLICY_KEYS = {"id", "name", "params"}
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    """One policy of a suite."""
+
+    id: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScenarioEntry:
+    """One scenario of a suite."""
+
+    id: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed, validated suite file."""
+
+    name: str
+    description: str
+    episodes: int
+    seeds: tuple[int, ...]
+    reference: str | None
+    scenarios: tuple[ScenarioEntry, ...]
+    policies: tuple[PolicyEntry, ...]
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], path: Path) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(
+                f"Suite {str(path)!r}: unknown key {key!r} in {where}; expected one of {sorted(allowed)}{hint}"
+            )
+
+
+def _table_list(doc: Mapping[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    value = doc.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+        raise ConfigurationError(
+            f"Suite {str(path)!r}: {key!r} must be a non-empty list of tables ([[{key}]]). Got {value!r} instead."
+        )
+    return value
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Parse and validate a suite file; ids are checked against the registry.
+
+    Raises
+    ------
+    ConfigurationError
+        Unreadable TOML, an unknown key (with a "did you mean"), a wrong type,
+        an unknown scenario or policy id.
+    """
+    from optalloc.registry import policy_spec, scenario_spec
+
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(f"Suite file {str(path)!r} does not exist.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"Suite {str(path)!r} is not valid TOML: {exc}") from None
+    _check_keys("the top level", doc, _TOP_KEYS, path)
+    episodes = doc.get("episodes", 1000)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigurationError(f"Suite {str(path)!r}: 'episodes' must be a positive integer. Got {episodes!r} instead.")
+    seeds = doc.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigurationError(
+            f"Suite {str(path)!r}: 'seeds' must be a non-empty list of non-negative integers. Got {seeds!r} instead."
+        )
+    scenarios = []
+    for entry in _table_list(doc, "scenarios", path):
+        _check_keys("[[scenarios]]", entry, _SCENARIO_KEYS, path)
+        if "id" not in entry:
+            raise ConfigurationError(f"Suite {str(path)!r}: every [[scenarios]] table needs an 'id'.")
+        scenario_spec(entry["id"])
+        scenarios.append(ScenarioEntry(entry["id"], dict(entry.get("overrides", {}))))
+    policies = []
+    for entry in _table_list(doc, "policies", path):
+        _check_keys("[[policies]]", entry, _POLICY_KEYS, path)
+        if "id" not in entry:
+            raise ConfigurationError(f"Suite {str(path)!r}: every [[policies]] table needs an 'id'.")
+        policy_spec(entry["id"])
+        policies.append(PolicyEntry(entry["id"], entry.get("name", entry["id"]), dict(entry.get("params", {}))))
+    names = [p.name for p in policies]
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"Suite {str(path)!r}: policy names must be distinct; got {names}.")
+    reference = doc.get("reference")
+    if reference is not None and reference not in names:
+        raise ConfigurationError(f"Suite {str(path)!r}: 'reference' must be one of {names}. Got {reference!r} instead.")
+    return Suite(
+        name=str(doc.get("name", path.stem)),
+        description=str(doc.get("description", "")),
+        episodes=episodes,
+        seeds=tuple(seeds),
+        reference=reference,
+        scenarios=tuple(scenarios),
+        policies=tuple(policies),
+    )
+
+
+def run_suite(suite: Suite, *, episodes: int | None = None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run every cell (scenario x seed) of a suite.
+
+    Parameters
+    ----------
+    suite : Suite
+    episodes : int, optional
+        Override the suite's number of evaluation paths.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    summary : DataFrame
+        One row per scenario x seed x policy (see :func:`optalloc.evaluate`),
+        with the bound used.
+    episodes : DataFrame
+        One row per scenario x seed x policy x episode.
+    """
+    from tqdm.auto import tqdm
+
+    from optalloc.evaluation import evaluate
+    from optalloc.registry import make_policy, make_scenario
+
+    cells = [(sc, seed) for sc in suite.scenarios for seed in suite.seeds]
+    summaries, episode_frames = [], []
+    with tqdm(cells, desc=f"suite {suite.name}", unit="cell", leave=False, disable=not progress) as bar:
+        for sc, seed in bar:
+            bar.set_postfix_str(f"{sc.id} seed {seed}")
+            scenario = make_scenario(sc.id, **sc.overrides)
+            policies = {p.name: make_policy(p.id, **p.params) for p in suite.policies}
+            result = evaluate(policies, scenario, episodes or suite.episodes, seed, reference=suite.reference,
+                              progress=progress)
+            summary = result.summary.assign(bound=result.bound, bound_kind=result.bound_kind)
+            summaries.append(summary.assign(scenario=sc.id, seed=seed))
+            episode_frames.append(result.episodes.assign(scenario=sc.id, seed=seed))
+    summary = pd.concat(summaries, ignore_index=True)
+    front = ["scenario", "seed"]
+    summary = summary[front + [c for c in summary.columns if c not in front]]
+    return summary, pd.concat(episode_frames, ignore_index=True)

@@ -1,0 +1,235 @@
+"""The ``optalloc`` command line.
+
+User mistakes (unknown ids, bad parameters, malformed suite files, unreadable
+saved policies) print one line ``optalloc: error: ...`` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optalloc.exceptions import OptallocError
+
+EPILOG = """examples:
+  optalloc list
+  optalloc evaluate --scenario beds/seed002-v0 --policy dp --policy rigid --episodes 200 --seed 0
+  optalloc evaluate --scenario beds/stochastic-v0 --policy dp --policy rigid:k=8 --set surge_probability=0.2
+  optalloc bench run benchmarks/suites/beds.toml
+"""
+
+
+def _parse_value(text: str) -> Any:
+    """``"8"`` -> 8, ``"0.5"`` -> 0.5, ``"none"`` -> None, anything else stays a string."""
+    if text.lower() in {"none", "null"}:
+        return None
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _parse_assignments(items: Sequence[str], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OptallocError(f"The {what} {item!r} must look like key=value.")
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _parse_policy(text: str) -> tuple[str, str, dict[str, Any]]:
+    """``"rigid:k=8,train_episodes=50"`` -> (name, id, params)."""
+    policy_id, _, rest = text.partition(":")
+    params = _parse_assignments([p for p in rest.split(",") if p], "policy parameter") if rest else {}
+    name = policy_id if not params else text
+    return name, policy_id, params
+
+
+def _money(x: float) -> str:
+    return "" if pd.isna(x) else f"{x:,.0f}"
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """A readable table of an evaluation summary."""
+    diff_col = next((c for c in summary.columns if c.startswith("diff_vs_")), None)
+    table = pd.DataFrame({"policy": summary["policy"], "role": summary["role"]})
+    if "scenario" in summary:
+        table.insert(0, "scenario", summary["scenario"])
+        table.insert(1, "seed", summary["seed"])
+    table["mean cost"] = summary["mean_cost"].map(_money)
+    table["± 95% CI"] = summary["ci95"].map(_money)
+    if diff_col:
+        table[diff_col.replace("_", " ")] = summary[diff_col].map(_money)
+        table["± CI"] = summary["diff_ci95"].map(_money)
+    table["gap to bound %"] = summary["gap_to_bound_pct"].map(lambda g: "" if pd.isna(g) else f"{g:.3f}")
+    for kpi in ("unattended_patient_days", "final_beds"):
+        if kpi in summary:
+            table[kpi.replace("_", " ")] = summary[kpi].map(lambda v: f"{v:,.1f}")
+    table["fit s"] = summary["fit_s"].map(lambda v: f"{v:.2f}")
+    table["act s"] = summary["act_s"].map(lambda v: f"{v:.2f}")
+    return table.to_string(index=False)
+
+
+def _print_frame(summary: pd.DataFrame, as_json: bool, bound: str = "") -> None:
+    if as_json:
+        print(summary.to_json(orient="records", indent=2))
+    else:
+        print(format_summary(summary))
+        if bound:
+            print(bound)
+
+
+# ---------------------------------------------------------------- commands
+def cmd_list(args: argparse.Namespace) -> int:
+    from optalloc.registry import list_policies, list_scenarios
+
+    scenarios = [{"id": s.id, "description": s.description} for s in list_scenarios()]
+    policies = [{"id": p.id, "description": p.description} for p in list_policies()]
+    if args.json:
+        print(json.dumps({"scenarios": scenarios, "policies": policies}, indent=2))
+        return 0
+    print("scenarios:")
+    for s in scenarios:
+        print(f"  {s['id']:<22} {s['description']}")
+    print("policies:")
+    for p in policies:
+        print(f"  {p['id']:<22} {p['description']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from optalloc.evaluation import evaluate
+    from optalloc.io import load_policy
+    from optalloc.registry import make_policy, make_scenario
+
+    scenario = make_scenario(args.scenario, **_parse_assignments(args.set, "scenario override"))
+    policies: dict[str, Any] = {}
+    for text in args.policy:
+        name, policy_id, params = _parse_policy(text)
+        policies[name] = make_policy(policy_id, **params)
+    for path in args.load:
+        policy = load_policy(path)
+        policies[Path(path).stem] = policy
+    if not policies:
+        raise OptallocError("Give at least one --policy ID (see 'optalloc list') or --load FILE.")
+    result = evaluate(policies, scenario, args.episodes, args.seed, reference=args.reference,
+                      progress=not args.no_progress and not args.json)
+    if args.csv:
+        result.episodes.to_csv(args.csv, index=False)
+    bound = f"bound: {result.bound_kind} = {_money(result.bound)}" if result.bound is not None else "bound: none available"
+    _print_frame(result.summary.assign(bound=result.bound, bound_kind=result.bound_kind), args.json, bound)
+    return 0
+
+
+def cmd_bench_run(args: argparse.Namespace) -> int:
+    from optalloc.bench import load_suite, run_suite
+
+    suite = load_suite(args.suite)
+    start = time.perf_counter()
+    summary, episodes = run_suite(suite, episodes=args.episodes, progress=not args.no_progress and not args.json)
+    elapsed = time.perf_counter() - start
+    out = Path(args.out) if args.out else Path("results") / f"{suite.name}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out, index=False)
+    episodes.to_csv(out.with_name(out.stem + "-episodes.csv"), index=False)
+    if args.json:
+        print(summary.to_json(orient="records", indent=2))
+        return 0
+    print(f"suite {suite.name}: {len(suite.scenarios)} scenario(s) x {len(suite.seeds)} seed(s) x "
+          f"{len(suite.policies)} policies, {args.episodes or suite.episodes} episodes each, {elapsed:.1f} s")
+    for (scenario_id, seed), frame in summary.groupby(["scenario", "seed"], sort=False):
+        print(f"\n{scenario_id} (seed {seed}); bound: {frame['bound_kind'].iloc[0]} = {_money(frame['bound'].iloc[0])}")
+        print(format_summary(frame.drop(columns=["scenario", "seed"])))
+    print(f"\nwrote {out} and {out.with_name(out.stem + '-episodes.csv')}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error style of the rest of the CLI."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``optalloc`` command."""
+    parser = _Parser(
+        prog="optalloc",
+        description="Compare dynamic programming, mathematical programming, heuristics and RL on "
+                    "healthcare allocation problems, on the same random futures.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list registered scenarios and policies")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate policies on one scenario and print the comparison",
+        description="Fit each policy (training paths use a separate random stream), run all of them on the "
+                    "same --episodes noise paths, and print mean cost ± 95%% CI, the paired difference to the "
+                    "reference policy and the gap to the best available bound (exact DP optimum, else hindsight).",
+    )
+    p.add_argument("--scenario", required=True, help="scenario id, e.g. beds/seed002-v0 (see 'optalloc list')")
+    p.add_argument("--policy", action="append", default=[], metavar="ID[:k=v,...]",
+                   help="policy id with optional hyperparameters, e.g. rigid:k=8; repeat for several")
+    p.add_argument("--load", action="append", default=[], metavar="FILE", help="a saved policy (.zip); repeatable")
+    p.add_argument("--episodes", type=int, default=200, help="evaluation paths (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation paths and of fitting (default 0)")
+    p.add_argument("--reference", help="policy for paired differences (default dp if present, else the first)")
+    p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                   help="scenario parameter override, e.g. --set horizon=10; repeatable")
+    p.add_argument("--csv", metavar="FILE", help="write the per-episode results to FILE")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON records")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser("bench", help="benchmark suites (TOML files)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
+    p = bench_sub.add_parser(
+        "run",
+        help="run a suite and print its comparison table",
+        description="Run every scenario x seed cell of a suite file; every policy of a cell sees the same noise "
+                    "paths. Writes the summary CSV and a per-episode CSV.",
+    )
+    p.add_argument("suite", help="suite file, e.g. benchmarks/suites/beds.toml")
+    p.add_argument("--episodes", type=int, help="override the suite's episodes per cell")
+    p.add_argument("--out", metavar="FILE", help="summary CSV (default results/<suite name>.csv)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON records")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``optalloc`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except OptallocError as exc:
+        print(f"optalloc: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("optalloc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Rollouts and evaluation on common random numbers.
+
+Every policy is run on the same noise paths (``scenario.sample_noise(seed,
+episodes)``); results come back as tidy pandas DataFrames with confidence
+intervals, paired differences and the gap to the best available bound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from gymnasium import spaces
+from scipy import stats
+
+from optalloc.exceptions import ConfigurationError, OptallocError
+from optalloc.policy import Policy
+from optalloc.scenario import Noise, Scenario
+
+
+class InfeasibleActionError(OptallocError):
+    """A policy returned an action outside the action space or its mask."""
+
+
+@dataclass
+class Trajectory:
+    """What a batch of episodes did.
+
+    Attributes
+    ----------
+    total_cost : ndarray (n,)
+        Discounted total cost per episode (scenario currency).
+    stage_cost : ndarray (n, horizon)
+        Undiscounted cost per epoch.
+    actions : ndarray (n, horizon, ...)
+    info : dict of ndarray (n, horizon, ...)
+        Stacked per-epoch infos of :meth:`Scenario.step`.
+    kpis : dict of ndarray (n,)
+        Domain KPIs.
+    act_seconds : float
+        Wall time spent in the policy.
+    """
+
+    total_cost: np.ndarray
+    stage_cost: np.ndarray
+    actions: np.ndarray
+    info: dict[str, np.ndarray]
+    kpis: dict[str, np.ndarray]
+    act_seconds: float
+
+
+def _check_actions(policy: Policy, scenario: Scenario, t: int, actions: np.ndarray, mask: np.ndarray) -> None:
+    space = scenario.action_space
+    if isinstance(space, spaces.Discrete):
+        n = mask.shape[0]
+        ok = (actions.shape == (n,)) and np.issubdtype(actions.dtype, np.integer)
+        if ok:
+            inside = (actions >= space.start) & (actions < space.start + space.n)
+            ok_rows = inside.copy()
+            ok_rows[inside] = mask[np.flatnonzero(inside), actions[inside] - space.start]
+            if not ok_rows.all():
+                bad = int(np.flatnonzero(~ok_rows)[0])
+                raise InfeasibleActionError(
+                    f"Policy {policy.name} chose infeasible action {actions[bad].item()!r} in epoch {t} of episode {bad}; "
+                    f"feasible: {np.flatnonzero(mask[bad]).tolist()}."
+                )
+            return
+        raise InfeasibleActionError(
+            f"Policy {policy.name} must return {n} integer actions in epoch {t}; "
+            f"got shape {actions.shape} and dtype {actions.dtype}."
+        )
+    for i, a in enumerate(actions):
+        if not space.contains(a):
+            raise InfeasibleActionError(f"Policy {policy.name} chose {a!r} outside {space} in epoch {t} of episode {i}.")
+
+
+def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: int | None = None) -> Trajectory:
+    """Run a fitted policy on a batch of noise paths.
+
+    Parameters
+    ----------
+    policy : Policy
+        A fitted policy.
+    scenario : Scenario
+    noise : dict of ndarray
+        Noise path of ``n`` episodes (``scenario.sample_noise``).
+    policy_seed : int, optional
+        Seed of the policy's own randomness.
+
+    Returns
+    -------
+    Trajectory
+    """
+    n = next(iter(noise.values())).shape[0]
+    T = scenario.horizon
+    policy.reset(seed=policy_seed, noise=noise if policy.information == "oracle" else None)
+    state = scenario.initial_state(n)
+    stage_cost = np.empty((n, T))
+    actions: list[np.ndarray] = []
+    infos: list[dict[str, np.ndarray]] = []
+    episode = np.arange(n)
+    act_seconds = 0.0
+    for t in range(T):
+        obs = scenario.observe(t, state)
+        mask = scenario.action_mask(t, state)
+        start = time.perf_counter()
+        a = np.asarray(policy.act_batch(obs, {"action_mask": mask, "episode": episode}))
+        act_seconds += time.perf_counter() - start
+        _check_actions(policy, scenario, t, a, mask)
+        state, stage_cost[:, t], info = scenario.step(t, state, a, scenario.noise_at(noise, t))
+        actions.append(a)
+        infos.append(info)
+    info_stacked = {k: np.stack([i[k] for i in infos], axis=1) for k in infos[0]}
+    weights = scenario.discount ** np.arange(T)
+    return Trajectory(
+        total_cost=stage_cost @ weights,
+        stage_cost=stage_cost,
+        actions=np.stack(actions, axis=1),
+        info=info_stacked,
+        kpis=scenario.kpis(info_stacked),
+        act_seconds=act_seconds,
+    )
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Sample mean and the half-width of its Student-t confidence interval."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2:
+        return float(values.mean()), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / np.sqrt(n)
+    return float(values.mean()), float(half)
+
+
+@dataclass
+class Evaluation:
+    """Results of :func:`evaluate`.
+
+    Attributes
+    ----------
+    episodes : DataFrame
+        One row per policy x episode: ``policy, episode, total_cost`` and KPIs.
+    summary : DataFrame
+        One row per policy: mean, 95 % CI half-width, paired difference to the
+        reference with its CI, gap to the bound [%], fit and act seconds.
+    trajectories : dict
+        :class:`Trajectory` per policy name.
+    bound : float or None
+        Best available bound on the optimal expected cost.
+    bound_kind : str
+        Where the bound comes from.
+    """
+
+    episodes: pd.DataFrame
+    summary: pd.DataFrame
+    trajectories: dict[str, Trajectory] = field(repr=False)
+    bound: float | None
+    bound_kind: str
+    scenario_id: str
+    seed: int
+
+    def yearly_actions(self) -> pd.DataFrame:
+        """Mean action per epoch (rows) and policy (columns)."""
+        return pd.DataFrame({name: tr.actions.mean(axis=0) for name, tr in self.trajectories.items()})
+
+
+def _as_policies(policies: Any) -> dict[str, Policy]:
+    from optalloc.registry import make_policy
+
+    if isinstance(policies, Mapping):
+        items = list(policies.items())
+    else:
+        items = []
+        for p in policies if isinstance(policies, Sequence) and not isinstance(policies, str) else [policies]:
+            pol = make_policy(p) if isinstance(p, str) else p
+            items.append((pol.name, pol))
+    out: dict[str, Policy] = {}
+    for name, pol in items:
+        if name in out:
+            raise ConfigurationError(f"Policy name {name!r} appears twice; give each policy a distinct name.")
+        out[name] = make_policy(pol) if isinstance(pol, str) else pol
+    return out
+
+
+def evaluate(
+    policies: Mapping[str, Policy | str] | Sequence[Policy | str] | Policy | str,
+    scenario: Scenario,
+    episodes: int = 1000,
+    seed: int = 0,
+    *,
+    reference: str | None = None,
+    fit_seed: int | None = None,
+    progress: bool = False,
+) -> Evaluation:
+    """Evaluate policies on the same ``episodes`` noise paths of ``scenario``.
+
+    Parameters
+    ----------
+    policies : policies or ids, a list or a ``{name: policy}`` mapping
+        Unfitted policies are fitted on ``scenario`` with ``fit_seed``.
+    scenario : Scenario
+    episodes : int
+        Number of evaluation paths.
+    seed : int
+        Seed of the evaluation paths (stream ``"evaluate"``).
+    reference : str, optional
+        Policy name for paired differences; default ``"dp"`` if present,
+        else the first non-oracle policy.
+    fit_seed : int, optional
+        Seed passed to ``fit`` (training paths use a separate stream); default ``seed``.
+    progress : bool
+        Show a progress bar over policies.
+
+    Returns
+    -------
+    Evaluation
+    """
+    if not isinstance(episodes, (int, np.integer)) or isinstance(episodes, bool) or episodes < 1:
+        raise ConfigurationError(f"The 'episodes' parameter must be a positive integer. Got {episodes!r} instead.")
+    pols = _as_policies(policies)
+    if not pols:
+        raise ConfigurationError("The 'policies' parameter must name at least one policy. Got none.")
+    for pol in pols.values():  # fail on bad hyperparameters before any long fit
+        if not pol.is_fitted():
+            pol._validate_params()
+    noise = scenario.sample_noise(seed, episodes)
+    trajectories: dict[str, Trajectory] = {}
+    fit_seconds: dict[str, float] = {}
+    from tqdm.auto import tqdm
+
+    with tqdm(pols.items(), desc=f"evaluate {scenario.id}", unit="policy", leave=False, disable=not progress) as bar:
+        for name, pol in bar:
+            bar.set_postfix_str(name)
+            start = time.perf_counter()
+            if not pol.is_fitted():
+                pol.fit(scenario, seed=seed if fit_seed is None else fit_seed)
+            fit_seconds[name] = time.perf_counter() - start
+            trajectories[name] = rollout(pol, scenario, noise)
+
+    rows = []
+    for name, tr in trajectories.items():
+        frame = pd.DataFrame({"policy": name, "episode": np.arange(episodes), "total_cost": tr.total_cost, **tr.kpis})
+        rows.append(frame)
+    episodes_df = pd.concat(rows, ignore_index=True)
+
+    bound, bound_kind = _best_bound(pols, trajectories, scenario)
+    ranked = [n for n, p in pols.items() if p.information != "oracle"]
+    if reference is None:
+        reference = "dp" if "dp" in pols else (ranked[0] if ranked else next(iter(pols)))
+    if reference not in trajectories:
+        raise ConfigurationError(
+            f"The 'reference' parameter must be one of the evaluated policies {list(pols)}. Got {reference!r} instead."
+        )
+    ref_cost = trajectories[reference].total_cost
+    summary_rows = []
+    for name, tr in trajectories.items():
+        pol = pols[name]
+        mean, ci = mean_ci(tr.total_cost)
+        diff, diff_ci = mean_ci(tr.total_cost - ref_cost)
+        row: dict[str, Any] = {
+            "policy": name,
+            "family": pol.family,
+            "role": "bound" if pol.information == "oracle" else "policy",
+            "mean_cost": mean,
+            "ci95": ci,
+            f"diff_vs_{reference}": diff,
+            "diff_ci95": diff_ci,
+            "gap_to_bound_pct": 100 * (mean - bound) / abs(bound) if bound else np.nan,
+            "fit_s": fit_seconds[name],
+            "act_s": tr.act_seconds,
+        }
+        for key, values in tr.kpis.items():
+            row[key] = float(np.mean(values))
+        summary_rows.append(row)
+    summary = pd.DataFrame(summary_rows)
+    return Evaluation(episodes_df, summary, trajectories, bound, bound_kind, scenario.id, seed)
+
+
+def _best_bound(pols: Mapping[str, Policy], trajectories: Mapping[str, Trajectory], scenario: Scenario) -> tuple[float | None, str]:
+    """The tightest available lower bound on the optimal expected cost.
+
+    An exact policy's optimal expected cost (the DP optimum) is the optimum
+    itself; otherwise the hindsight mean, a lower bound in expectation.
+    """
+    for name, pol in pols.items():
+        if pol.exact and getattr(pol, "expected_cost_", None) is not None and pol.scenario_spec_ == scenario.spec():
+            return float(pol.expected_cost_), f"exact optimum ({name})"
+    oracles = [name for name, pol in pols.items() if pol.information == "oracle"]
+    if oracles:
+        best = max(oracles, key=lambda n: trajectories[n].total_cost.mean())
+        return float(trajectories[best].total_cost.mean()), f"hindsight mean ({best})"
+    return None, "none"

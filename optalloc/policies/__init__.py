@@ -1,0 +1,1 @@
+"""Built-in non-solver policies: heuristics and exact dynamic programming."""

@@ -1,0 +1,170 @@
+"""The Policy contract shared by heuristics, DP, math programming and RL.
+
+Modelled on scikit-learn's estimator contract:
+
+* ``__init__`` takes keyword hyperparameters only, stores them verbatim and
+  does no work; validation happens in :meth:`Policy.fit`.
+* ``fit(scenario, *, seed=None)`` learns or solves and returns ``self``;
+  learned state lives in attributes ending in ``_``.
+* ``reset`` starts a batch of episodes; ``act``/``act_batch`` decide.
+
+Oracle policies (``information = "oracle"``) receive the batch's noise path
+in :meth:`Policy.reset`; they are bounds, never ranked as policies.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from optalloc.exceptions import NotFittedError, UnsupportedScenarioError
+from optalloc.scenario import Noise, Scenario
+
+FAMILIES = ("heuristic", "math_programming", "dynamic_programming", "rl")
+INFORMATION = ("non_anticipative", "oracle")
+
+
+class Policy:
+    """Base class of every decision policy.
+
+    Class attributes
+    ----------------
+    family : str
+        One of ``heuristic``, ``math_programming``, ``dynamic_programming``, ``rl``.
+    information : str
+        ``non_anticipative`` (sees only the past) or ``oracle`` (sees the
+        episode's future noise; reported as a bound).
+    supported_families : tuple of str
+        Scenario families the policy can be fitted on (empty: all).
+    exact : bool
+        ``True`` if the fitted policy is optimal for the scenario it solves,
+        with its optimal expected cost in ``expected_cost_``.
+    """
+
+    family: ClassVar[str] = "heuristic"
+    information: ClassVar[str] = "non_anticipative"
+    supported_families: ClassVar[tuple[str, ...]] = ()
+    exact: ClassVar[bool] = False
+    #: Registry id, set by :func:`optalloc.registry.make_policy`.
+    policy_id: str = ""
+
+    # ------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set hyperparameters (no validation until ``fit``)."""
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                from optalloc.exceptions import bad_value
+
+                raise bad_value(type(self).__name__, key, f"one of {sorted(valid)}", key)
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def name(self) -> str:
+        """Display name: the registry id, else the class name."""
+        return self.policy_id or type(self).__name__
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, scenario: Scenario, *, seed: int | None = None) -> Self:
+        """Learn or solve on ``scenario``; returns ``self``.
+
+        A second call discards the first fit.
+        """
+        if self.supported_families and scenario.family not in self.supported_families:
+            raise UnsupportedScenarioError(
+                f"{type(self).__name__} supports scenario families {list(self.supported_families)}; "
+                f"got scenario {scenario.id!r} of family {scenario.family!r}."
+            )
+        self._validate_params()
+        self.scenario_spec_ = scenario.spec()
+        self.fit_seed_ = seed
+        # Kept for acting (tabular lookups, model re-solves); rebuilt from the spec on load.
+        self._scenario = scenario
+        self._fit(scenario, seed)
+        return self
+
+    def _validate_params(self) -> None:
+        """Raise :class:`ConfigurationError` for invalid hyperparameters."""
+
+    def _fit(self, scenario: Scenario, seed: int | None) -> None:
+        """Subclass hook: do the learning / solving."""
+
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has been called."""
+        return hasattr(self, "scenario_spec_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted():
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call 'fit(scenario)' before using it to act."
+            )
+
+    # ------------------------------------------------------------ acting
+    def reset(self, *, seed: int | None = None, noise: Noise | None = None) -> None:
+        """Start a batch of episodes.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seed of the policy's own randomness (never the scenario's).
+        noise : dict of ndarray, optional
+            The batch's exogenous noise path; given to oracle policies only.
+        """
+        self._check_fitted()
+
+    def act(self, observation: np.ndarray, info: Mapping[str, Any]) -> Any:
+        """Action for one observation. ``info['action_mask']`` marks feasible actions.
+
+        The default calls :meth:`act_batch` on a batch of one.
+        """
+        if type(self).act_batch is Policy.act_batch:
+            raise NotImplementedError(f"{type(self).__name__} must implement act or act_batch.")
+        batch = self.act_batch(np.asarray(observation)[None], {k: np.asarray(v)[None] for k, v in info.items()})
+        return np.asarray(batch)[0].item() if np.ndim(batch) == 1 else np.asarray(batch)[0]
+
+    def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Actions for a batch; the default loops over :meth:`act`.
+
+        Parameters
+        ----------
+        observations : ndarray, shape (n, ...)
+        infos : dict of ndarray
+            Each array has leading axis ``n`` (``action_mask``, ``episode``, ...).
+        """
+        self._check_fitted()
+        if type(self).act is Policy.act:
+            raise NotImplementedError(f"{type(self).__name__} must implement act or act_batch.")
+        return np.asarray(
+            [self.act(observations[i], {k: v[i] for k, v in infos.items()}) for i in range(len(observations))]
+        )
+
+    # ------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, Any]:
+        """Fitted state to save: attributes ending in ``_`` (arrays, numbers, strings, lists)."""
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore fitted state saved by :meth:`_state`."""
+        for key, value in state.items():
+            setattr(self, key, value)

@@ -1,0 +1,144 @@
+"""String ids for scenarios and policies, with lazy entry points.
+
+Entry points are ``"module:attribute"`` strings imported only on use, so
+``import optalloc`` and ``optalloc list`` work without pyomo or torch loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from optalloc.exceptions import UnknownIdError
+from optalloc.policy import Policy
+from optalloc.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """A registered scenario: versioned id, entry point and preset keywords."""
+
+    id: str
+    entry_point: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A registered policy: id, entry point, and fast hyperparameters for tests."""
+
+    id: str
+    entry_point: str
+    description: str = ""
+    test_params: dict[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+
+
+SCENARIOS: dict[str, ScenarioSpec] = {}
+POLICIES: dict[str, PolicySpec] = {}
+
+
+def register_scenario(spec: ScenarioSpec) -> None:
+    """Add a scenario to the registry (replacing one with the same id)."""
+    SCENARIOS[spec.id] = spec
+
+
+def register_policy(spec: PolicySpec) -> None:
+    """Add a policy to the registry (replacing one with the same id)."""
+    POLICIES[spec.id] = spec
+
+
+def load_entry_point(entry_point: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute."""
+    module_name, _, attribute = entry_point.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _lookup(table: dict[str, Any], kind: str, key: str) -> Any:
+    if key in table:
+        return table[key]
+    close = difflib.get_close_matches(str(key), list(table), n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownIdError(f"Unknown {kind} id {key!r}; known: {', '.join(sorted(table))}.{hint}")
+
+
+def scenario_spec(scenario_id: str) -> ScenarioSpec:
+    """The registered spec of ``scenario_id`` (``UnknownIdError`` with hints if absent)."""
+    return _lookup(SCENARIOS, "scenario", scenario_id)
+
+
+def policy_spec(policy_id: str) -> PolicySpec:
+    """The registered spec of ``policy_id`` (``UnknownIdError`` with hints if absent)."""
+    return _lookup(POLICIES, "policy", policy_id)
+
+
+def make_scenario(scenario_id: str, **overrides: Any) -> Scenario:
+    """Build a registered scenario with parameter overrides.
+
+    Examples
+    --------
+    >>> from optalloc import make_scenario
+    >>> make_scenario("beds/seed002-v0", horizon=5).horizon
+    5
+    """
+    spec = scenario_spec(scenario_id)
+    return load_entry_point(spec.entry_point)(**spec.kwargs, **overrides)
+
+
+def make_policy(policy_id: str, **params: Any) -> Policy:
+    """Build a registered policy (unfitted) with hyperparameters."""
+    spec = policy_spec(policy_id)
+    cls = load_entry_point(spec.entry_point)
+    valid = cls._param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        from optalloc.exceptions import ConfigurationError
+
+        hints = "".join(
+            f" Did you mean {m[0]!r}?" for m in (difflib.get_close_matches(u, valid, n=1) for u in unknown) if m
+        )
+        raise ConfigurationError(
+            f"Unknown parameter(s) {unknown} for policy {policy_id!r}; expected some of {valid}.{hints}"
+        )
+    policy = cls(**params)
+    policy.policy_id = policy_id
+    return policy
+
+
+def list_scenarios() -> list[ScenarioSpec]:
+    """All registered scenarios, sorted by id."""
+    return [SCENARIOS[k] for k in sorted(SCENARIOS)]
+
+
+def list_policies() -> list[PolicySpec]:
+    """All registered policies, sorted by id."""
+    return [POLICIES[k] for k in sorted(POLICIES)]
+
+
+# ---------------------------------------------------------------- built-ins
+for _preset, _text in (
+    ("seed002-v0", "Bed expansion of Kabir et al. (2021): deterministic 1.2 %/yr growth, 30 years, undiscounted"),
+    ("stochastic-v0", "Bed expansion with random growth, epidemic surges, operating cost, 3 % discounting"),
+):
+    register_scenario(ScenarioSpec(f"beds/{_preset}", "optalloc.scenarios.beds:make", {"preset": _preset}, _text))
+
+for _spec in (
+    PolicySpec("rigid", "optalloc.policies.heuristics:RigidPolicy",
+               "Fixed k beds a year; fit grid-searches k on training paths", {"train_episodes": 20}),
+    PolicySpec("complaint", "optalloc.policies.heuristics:ComplaintPolicy",
+               "Adds min(limit, round(delta x last year's unattended patient-days)); fit grid-searches delta",
+               {"train_episodes": 20, "grid_size": 11}),
+    PolicySpec("dp", "optalloc.policies.dp:DPPolicy", "Exact optimum by backward induction on the tabular model"),
+    PolicySpec("milp", "optalloc.formulations.bed_policies:MILPPolicy",
+               "Open-loop expected-value capacity plan (Pyomo MILP, HiGHS)", requires=("pyomo", "highspy")),
+    PolicySpec("milp-rolling", "optalloc.formulations.bed_policies:RollingMILPPolicy",
+               "Expected-value MILP re-solved each year from the current state (model predictive control)",
+               requires=("pyomo", "highspy")),
+    PolicySpec("hindsight", "optalloc.formulations.bed_policies:HindsightPolicy",
+               "Oracle bound: the MILP on the episode's own realised demands (a bound, not a policy)",
+               requires=("pyomo", "highspy")),
+):
+    register_policy(_spec)

@@ -1,0 +1,201 @@
+"""The Scenario contract: frozen parameters plus pure, batch-first dynamics.
+
+A scenario is a finite-horizon sequential decision problem in Powell's form:
+state ``S_t``, decision ``x_t``, exogenous information ``W_{t+1}``, transition
+``S_{t+1} = S^M(S_t, x_t, W_{t+1})`` and cost ``C(S_t, x_t, W_{t+1})``; the
+objective is the expected total (possibly discounted) cost.
+
+Conventions
+-----------
+* **Batch first.** A state is a ``dict`` of arrays whose leading axis runs over
+  ``n`` parallel episodes; one :meth:`Scenario.step` advances all of them.
+* **Noise is a path, sampled up front.** :meth:`Scenario.sample_noise` returns a
+  ``dict`` of arrays shaped ``(episodes, horizon, ...)``. Episode ``i``'s path
+  depends only on ``(scenario, seed, stream, i)``: never on the number of
+  episodes, the policy or the state. Every policy evaluated with the same seed
+  therefore sees the same futures (common random numbers).
+* **Costs, not rewards.** ``step`` returns the stage cost; the Gymnasium
+  adapter negates it in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from optalloc.exceptions import ConfigurationError
+
+State = dict[str, np.ndarray]
+Noise = dict[str, np.ndarray]
+
+#: Noise streams: evaluation paths and training paths never coincide, so a
+#: policy tuned on ``fit(seed=s)`` is not scored on the paths it was tuned on.
+STREAMS: Mapping[str, int] = {"evaluate": 0, "train": 1}
+
+
+def episode_generators(seed: int, episodes: int, stream: str = "evaluate") -> list[np.random.Generator]:
+    """One independent generator per episode, keyed by ``(seed, stream, i)``.
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative root seed.
+    episodes : int
+        Number of episodes.
+    stream : {"evaluate", "train"}
+        Which noise stream.
+
+    Returns
+    -------
+    list of numpy.random.Generator
+        ``gens[i]`` depends only on ``(seed, stream, i)``.
+    """
+    if stream not in STREAMS:
+        raise ConfigurationError(
+            f"The 'stream' parameter must be one of {sorted(STREAMS)}. Got {stream!r} instead."
+        )
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigurationError(f"The 'seed' parameter must be a non-negative integer. Got {seed!r} instead.")
+    return [
+        np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=(STREAMS[stream], i))))
+        for i in range(int(episodes))
+    ]
+
+
+class Scenario(ABC):
+    """Base class of every problem instance.
+
+    Subclasses are frozen after construction: parameters live in
+    :attr:`params` (a frozen dataclass) and :meth:`step` is a pure function.
+
+    Attributes
+    ----------
+    family : str
+        Problem family (``"beds"``, ``"scanners"``, ``"staff"``).
+    id : str
+        Versioned registry id (``"beds/seed002-v0"``); set by the registry.
+    overrides : dict
+        Parameter overrides given at construction (JSON-serialisable).
+    horizon : int
+        Number of decision epochs.
+    discount : float
+        Per-epoch discount factor applied to reported total cost (1 = none).
+    action_space, observation_space : gymnasium.spaces.Space
+        Spaces of a single episode's action and observation.
+    observation_names : tuple of str
+        Meaning of each observation component.
+    """
+
+    family: ClassVar[str] = ""
+    params_class: ClassVar[type]
+    observation_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, scenario_id: str = "", **overrides: Any) -> None:
+        known = {f.name for f in dataclasses.fields(self.params_class)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            import difflib
+
+            hints = [difflib.get_close_matches(u, known, n=1) for u in unknown]
+            hint = "".join(f" Did you mean {h[0]!r}?" for h in hints if h)
+            raise ConfigurationError(
+                f"Unknown parameter(s) {unknown} for scenario {scenario_id or type(self).__name__}; "
+                f"expected some of {sorted(known)}.{hint}"
+            )
+        self.id = scenario_id or type(self).__name__
+        self.overrides = dict(overrides)
+        self.params = self.params_class(**overrides)
+        self._validate()
+
+    # ------------------------------------------------------------------ contract
+    def _validate(self) -> None:
+        """Check :attr:`params`; raise :class:`ConfigurationError` on bad values."""
+
+    @property
+    @abstractmethod
+    def horizon(self) -> int:
+        """Number of decision epochs."""
+
+    @property
+    def discount(self) -> float:
+        """Per-epoch discount factor of the reported total cost (1 = undiscounted)."""
+        return 1.0
+
+    @property
+    @abstractmethod
+    def action_space(self) -> spaces.Space:
+        """Action space of one episode."""
+
+    @property
+    @abstractmethod
+    def observation_space(self) -> spaces.Space:
+        """Observation space of one episode."""
+
+    @abstractmethod
+    def initial_state(self, n: int) -> State:
+        """State of ``n`` episodes at epoch 0."""
+
+    @abstractmethod
+    def sample_noise(self, seed: int, episodes: int, stream: str = "evaluate") -> Noise:
+        """Exogenous information of ``episodes`` episodes, shaped ``(episodes, horizon, ...)``."""
+
+    @abstractmethod
+    def step(self, t: int, state: State, action: np.ndarray, noise: Noise) -> tuple[State, np.ndarray, dict[str, np.ndarray]]:
+        """Advance a batch one epoch.
+
+        Parameters
+        ----------
+        t : int
+            Epoch index, ``0 <= t < horizon``.
+        state : dict of ndarray
+            Batch state, leading axis ``n``.
+        action : ndarray
+            Batch of actions, leading axis ``n``.
+        noise : dict of ndarray
+            This epoch's exogenous information, arrays shaped ``(n, ...)``
+            (``noise_path[k][:, t]``).
+
+        Returns
+        -------
+        next_state : dict of ndarray
+        cost : ndarray, shape (n,)
+            Undiscounted stage cost.
+        info : dict of ndarray
+            Per-episode domain KPIs of the epoch.
+        """
+
+    @abstractmethod
+    def observe(self, t: int, state: State) -> np.ndarray:
+        """Observations of a batch, shape ``(n, *observation_space.shape)``."""
+
+    @abstractmethod
+    def action_mask(self, t: int, state: State) -> np.ndarray:
+        """Feasible actions of a batch, bool array ``(n, n_actions)``."""
+
+    def kpis(self, trajectory: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-episode domain KPIs from stacked step infos ``(n, horizon)``."""
+        return {}
+
+    # ------------------------------------------------------------------ helpers
+    def noise_at(self, noise: Noise, t: int) -> Noise:
+        """Slice epoch ``t`` out of a noise path."""
+        return {k: v[:, t] for k, v in noise.items()}
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-serialisable description: id plus overrides."""
+        return {"id": self.id, "overrides": copy.deepcopy(self.overrides)}
+
+    def fingerprint(self) -> str:
+        """Stable string of all parameters, to detect mutation."""
+        return json.dumps(dataclasses.asdict(self.params), sort_keys=True, default=repr)
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.overrides.items())
+        return f"{type(self).__name__}({self.id!r}{extra})"

@@ -1,0 +1,408 @@
+"""Long-term hospital bed capacity expansion.
+
+Description
+-----------
+A hospital starts with ``initial_beds`` beds. At the start of each year ``t``
+the planner adds ``A_t`` in ``{0, ..., max_add}`` beds, usable during year ``t``.
+Each of the ``days`` days of the year, bed demand (the census of an M/G/inf
+system) is ``r ~ Poisson(m_t)``, independently across days; demand beyond the
+beds in service goes unattended. The mean daily demand is proportional to the
+population::
+
+    m_t = base_demand * (P_t / initial_population) * (surge_multiplier if surge year else 1)
+
+Population follows a recombining trinomial lattice in log space (the standard
+discretisation of a geometric random walk)::
+
+    log P_{t+1} = log P_t + log(1 + growth_rate) + growth_step * xi_t,
+    xi_t in {-1, 0, +1} with probabilities {p, 1 - 2p, p},  p = growth_step_probability,
+
+so in year ``t`` the population takes one of ``2t + 1`` values and the
+dynamic program over (year, beds, population) is exact. With
+``growth_step = 0`` the population path is deterministic.
+
+Decision (action) space
+-----------------------
+``Discrete(max_add + 1)``: beds added this year. Adding beyond ``max_beds``
+beds in service is infeasible (masked).
+
+Observation space
+-----------------
+``Box(4,)``: ``[year t, beds in service before adding, population P_t,
+unattended patient-days of the previous year]`` in natural units (year
+index, beds, persons, patient-days). Unscaled; the RL adapter scales it.
+
+Costs (currency: taka)
+----------------------
+Year ``t`` costs ``bed_cost * A_t + operating_cost * H'_t +
+shortage_cost * sum_d max(r_d - H'_t, 0)`` with ``H'_t = H_t + A_t`` beds in
+service. The reported total is discounted by ``1 / (1 + discount_rate)`` a year.
+
+Episode end
+-----------
+After ``horizon`` years (a fixed-horizon problem: ``terminated``).
+
+Presets
+-------
+``beds/seed002-v0``
+    Kabir, Shuvo & Ahmed (2021, medRxiv 2021.10.06.21264654): 50 beds,
+    population 232,162 growing 1.2 %/year, m_0 = 62, 50,000 taka per
+    unattended patient-day, 1,000,000 taka per bed, 30 years, undiscounted.
+``beds/stochastic-v0``
+    The same with a random growth rate (lattice step 0.6 percentage points,
+    p = 0.25: yearly growth 0.6 %, 1.2 % or 1.8 %), an epidemic surge year
+    with probability 0.10 raising demand by 30 %, an operating cost of
+    100,000 taka per bed-year and 3 % yearly discounting.
+
+Version history
+---------------
+v0: initial version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from scipy import sparse, stats
+
+from optalloc.exceptions import bad_value
+from optalloc.scenario import Noise, Scenario, State, episode_generators
+
+
+@dataclass(frozen=True)
+class BedParams:
+    """Parameters of a bed expansion scenario (units in brackets)."""
+
+    horizon: int = 30
+    """Planning years [years]."""
+    days: int = 365
+    """Days per year [days]."""
+    initial_beds: int = 50
+    """Beds in service before year 0 [beds]."""
+    max_add: int = 10
+    """Largest yearly expansion [beds/year]."""
+    max_beds: int | None = None
+    """Cap on beds in service [beds]; default ``initial_beds + max_add * horizon``."""
+    initial_population: float = 232_162.0
+    """Population in year 0 [persons]."""
+    base_demand: float = 62.0
+    """Mean daily bed demand at the initial population [beds]."""
+    growth_rate: float = 0.012
+    """Median yearly population growth [fraction/year]."""
+    growth_step: float = 0.0
+    """Lattice step of yearly log-growth (0: deterministic population) [log-units]."""
+    growth_step_probability: float = 0.25
+    """Probability of each of the up and down lattice steps."""
+    surge_probability: float = 0.0
+    """Probability that a year is an epidemic surge year."""
+    surge_multiplier: float = 1.0
+    """Demand multiplier in a surge year."""
+    shortage_cost: float = 50_000.0
+    """Cost per unattended patient-day [taka]."""
+    bed_cost: float = 1_000_000.0
+    """Cost per bed added [taka]."""
+    operating_cost: float = 0.0
+    """Cost per bed in service per year [taka/bed-year]."""
+    discount_rate: float = 0.0
+    """Yearly discount rate of reported cost [fraction/year]."""
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "seed002-v0": {},
+    "stochastic-v0": {
+        "growth_step": 0.006,
+        "growth_step_probability": 0.25,
+        "surge_probability": 0.10,
+        "surge_multiplier": 1.30,
+        "operating_cost": 100_000.0,
+        "discount_rate": 0.03,
+    },
+}
+
+
+def expected_shortage(mean: np.ndarray | float, beds: np.ndarray | int) -> np.ndarray:
+    """Expected excess census ``E[(N - H)^+]`` for ``N ~ Poisson(mean)``.
+
+    Closed form ``m P(N >= H) - H P(N >= H + 1)`` (from ``n p(n) = m p(n-1)``).
+
+    Parameters
+    ----------
+    mean : array_like
+        Poisson mean ``m`` [beds].
+    beds : array_like of int
+        Beds in service ``H >= 0``; broadcast against ``mean``.
+
+    Returns
+    -------
+    ndarray
+        Expected unattended patients per day [patients].
+    """
+    m = np.asarray(mean, dtype=float)
+    h = np.asarray(beds)
+    return m * stats.poisson.sf(h - 1, m) - h * stats.poisson.sf(h, m)
+
+
+class BedScenario(Scenario):
+    """Bed capacity expansion; see the module docstring for the card."""
+
+    family = "beds"
+    params_class = BedParams
+    observation_names = ("year", "beds", "population", "unattended_last_year")
+
+    def __init__(self, scenario_id: str = "", **overrides: Any) -> None:
+        super().__init__(scenario_id, **overrides)
+        p = self.params
+        self.max_beds = p.max_beds if p.max_beds is not None else p.initial_beds + p.max_add * p.horizon
+        q = p.growth_step_probability
+        if p.growth_step > 0:
+            self._xi = np.array([-1, 0, 1])
+            self._xi_prob = np.array([q, 1 - 2 * q, q])
+        else:
+            self._xi, self._xi_prob = np.array([0]), np.array([1.0])
+
+    def _validate(self) -> None:
+        p, owner = self.params, f"scenario {self.id}"
+
+        def integer(name: str, low: int) -> None:
+            value = getattr(p, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise bad_value(owner, name, f"an integer >= {low}", value)
+
+        def number(name: str, low: float, high: float = np.inf) -> None:
+            value = getattr(p, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise bad_value(owner, name, f"a number in [{low}, {high}]", value)
+
+        for name, low in (("horizon", 1), ("days", 1), ("initial_beds", 0), ("max_add", 0)):
+            integer(name, low)
+        if p.max_beds is not None:
+            integer("max_beds", p.initial_beds)
+        for name in ("initial_population", "base_demand", "growth_step", "shortage_cost", "bed_cost",
+                     "operating_cost", "discount_rate", "surge_multiplier"):
+            number(name, 0.0)
+        number("growth_rate", -0.5, 1.0)
+        number("growth_step_probability", 0.0, 0.5)
+        number("surge_probability", 0.0, 1.0)
+
+    # ------------------------------------------------------------ spaces
+    @property
+    def horizon(self) -> int:
+        return self.params.horizon
+
+    @property
+    def discount(self) -> float:
+        return 1.0 / (1.0 + self.params.discount_rate)
+
+    @property
+    def action_space(self) -> spaces.Discrete:
+        return spaces.Discrete(self.params.max_add + 1)
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return spaces.Box(low=0.0, high=np.inf, shape=(4,), dtype=np.float64)
+
+    # ------------------------------------------------------------ dynamics (the one source)
+    def population(self, t: np.ndarray | int, lattice: np.ndarray | int) -> np.ndarray:
+        """Population [persons] in year ``t`` at lattice index ``lattice`` (sum of steps)."""
+        p = self.params
+        return p.initial_population * np.exp(np.asarray(t) * np.log1p(p.growth_rate) + p.growth_step * np.asarray(lattice))
+
+    def demand_mean(self, t: np.ndarray | int, lattice: np.ndarray | int, surge: np.ndarray | bool) -> np.ndarray:
+        """Mean daily bed demand ``m_t`` [beds]."""
+        p = self.params
+        mult = np.where(np.asarray(surge, dtype=bool), p.surge_multiplier, 1.0)
+        return p.base_demand * self.population(t, lattice) / p.initial_population * mult
+
+    def year_cost(self, added: np.ndarray, beds: np.ndarray, unattended: np.ndarray) -> np.ndarray:
+        """Undiscounted cost of a year [taka] for beds added, beds in service and unattended patient-days."""
+        p = self.params
+        return p.bed_cost * added + p.operating_cost * beds + p.shortage_cost * unattended
+
+    def initial_state(self, n: int) -> State:
+        return {
+            "t": np.zeros(n, dtype=np.int64),
+            "beds": np.full(n, self.params.initial_beds, dtype=np.int64),
+            "lattice": np.zeros(n, dtype=np.int64),
+            "unattended": np.zeros(n, dtype=np.float64),
+        }
+
+    def sample_noise(self, seed: int, episodes: int, stream: str = "evaluate") -> Noise:
+        """Growth steps ``xi`` (E, T), surge flags (E, T) and daily demand (E, T, days)."""
+        p, T = self.params, self.horizon
+        xi = np.empty((episodes, T), dtype=np.int64)
+        surge = np.empty((episodes, T), dtype=bool)
+        demand = np.empty((episodes, T, p.days), dtype=np.int32)
+        years = np.arange(T)
+        for i, gen in enumerate(episode_generators(seed, episodes, stream)):
+            xi[i] = gen.choice(self._xi, size=T, p=self._xi_prob)
+            surge[i] = gen.random(T) < p.surge_probability
+            lattice = np.concatenate(([0], np.cumsum(xi[i])[:-1]))  # lattice index at the start of each year
+            demand[i] = gen.poisson(self.demand_mean(years, lattice, surge[i])[:, None], size=(T, p.days))
+        return {"xi": xi, "surge": surge, "demand": demand}
+
+    def step(self, t: int, state: State, action: np.ndarray, noise: Noise) -> tuple[State, np.ndarray, dict[str, np.ndarray]]:
+        added = np.asarray(action, dtype=np.int64)
+        beds = state["beds"] + added
+        unattended = np.maximum(noise["demand"] - beds[:, None], 0).sum(axis=1).astype(np.float64)
+        cost = self.year_cost(added, beds, unattended)
+        next_state = {
+            "t": state["t"] + 1,
+            "beds": beds,
+            "lattice": state["lattice"] + noise["xi"],
+            "unattended": unattended,
+        }
+        return next_state, cost, {"added": added, "beds": beds, "unattended": unattended}
+
+    def observe(self, t: int, state: State) -> np.ndarray:
+        return np.stack(
+            [state["t"].astype(float), state["beds"].astype(float),
+             self.population(state["t"], state["lattice"]), state["unattended"]],
+            axis=1,
+        )
+
+    def action_mask(self, t: int, state: State) -> np.ndarray:
+        return state["beds"][:, None] + np.arange(self.params.max_add + 1)[None, :] <= self.max_beds
+
+    def kpis(self, trajectory: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Unattended patient-days (total) and final beds per episode."""
+        return {
+            "unattended_patient_days": trajectory["unattended"].sum(axis=1),
+            "final_beds": trajectory["beds"][:, -1].astype(float),
+        }
+
+    # ------------------------------------------------------------ exact model
+    def lattice_from_observation(self, observation: np.ndarray) -> np.ndarray:
+        """Invert :meth:`population` for observations ``(n, 4)``: the lattice index."""
+        p = self.params
+        if p.growth_step == 0:
+            return np.zeros(len(observation), dtype=np.int64)
+        t, pop = observation[:, 0], observation[:, 2]
+        return np.rint((np.log(pop / p.initial_population) - t * np.log1p(p.growth_rate)) / p.growth_step).astype(np.int64)
+
+    def expected_year_shortage(self, t: int, lattice: np.ndarray, beds: np.ndarray) -> np.ndarray:
+        """Expected unattended patient-days in year ``t`` [patient-days], averaged over surge.
+
+        ``lattice`` and ``beds`` broadcast against each other.
+        """
+        p = self.params
+        normal = expected_shortage(self.demand_mean(t, lattice, False), beds)
+        if p.surge_probability == 0:
+            return p.days * normal
+        surge = expected_shortage(self.demand_mean(t, lattice, True), beds)
+        return p.days * ((1 - p.surge_probability) * normal + p.surge_probability * surge)
+
+    def expected_demand_mean(self, t0: int, lattice0: int, years: np.ndarray) -> np.ndarray:
+        """``E[m_t]`` [beds/day] for ``years >= t0`` given the lattice index at ``t0``.
+
+        Averages the population's future lattice steps and the surge multiplier:
+        the demand of an expected-value (certainty-equivalent) plan.
+        """
+        p = self.params
+        step = float(np.sum(self._xi_prob * np.exp(p.growth_step * self._xi)))
+        surge = 1.0 + p.surge_probability * (p.surge_multiplier - 1.0)
+        years = np.asarray(years)
+        return self.demand_mean(years, lattice0, False) * step ** (years - t0) * surge
+
+    def realised_shortage(self, demand: np.ndarray, beds: np.ndarray) -> np.ndarray:
+        """Unattended patient-days ``sum_d max(r_d - H, 0)`` for every bed count of a grid.
+
+        Parameters
+        ----------
+        demand : ndarray of int, shape (..., days)
+            Realised daily demand.
+        beds : ndarray of int, shape (K,)
+            Increasing bed counts.
+
+        Returns
+        -------
+        ndarray, shape (..., K)
+            Unattended patient-days [patient-days] with ``H = beds[k]`` beds in service.
+        """
+        flat = demand.reshape(-1, demand.shape[-1])
+        top = int(max(flat.max(initial=0), beds.max())) + 1
+        counts = np.zeros((len(flat), top + 1))
+        np.add.at(counts, (np.repeat(np.arange(len(flat)), flat.shape[1]), flat.ravel()), 1)
+        # tail[h] = #days with r > h and excess[h] = sum over those days of r, by reverse cumulative sums.
+        values = np.arange(top + 1)
+        tail_count = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+        tail_sum = np.cumsum((counts * values)[:, ::-1], axis=1)[:, ::-1]
+        idx = beds + 1
+        out = tail_sum[:, idx] - beds * tail_count[:, idx]
+        return out.reshape(*demand.shape[:-1], len(beds))
+
+    def stage_states(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Reachable (beds, lattice) pairs at the start of year ``t`` (``t = horizon`` allowed).
+
+        Returns
+        -------
+        beds, lattice : ndarray of int, shape (S_t,)
+            Beds-major order: state ``(beds - initial_beds) * n_lattice + (lattice + width)``
+            with ``width = t`` on a random population lattice, else 0.
+        """
+        p = self.params
+        beds = np.arange(p.initial_beds, min(p.initial_beds + p.max_add * t, self.max_beds) + 1)
+        width = 0 if p.growth_step == 0 else t
+        lattice = np.arange(-width, width + 1)
+        b, lat = np.meshgrid(beds, lattice, indexing="ij")
+        return b.ravel(), lat.ravel()
+
+    def tabular_stages(self) -> list[tuple[sparse.csr_array, np.ndarray]]:
+        """The exact finite-horizon MDP: per year ``(P_t, C_t)`` in the DP engine's layout.
+
+        ``P_t`` has shape ``(A * S_t, S_{t+1})``, action-major rows; ``C_t`` has
+        shape ``(S_t, A)`` [taka, undiscounted] with ``inf`` for infeasible
+        additions. Built from the same :meth:`year_cost`,
+        :meth:`expected_year_shortage` and lattice as :meth:`step`.
+        """
+        p = self.params
+        actions = np.arange(p.max_add + 1)
+        stages = []
+        for t in range(self.horizon):
+            beds, lat = self.stage_states(t)
+            nbeds, nlat = self.stage_states(t + 1)
+            n_lat_next = len(np.unique(nlat))
+            b_next0, lat_next0 = nbeds.min(), nlat.min()
+            S, A = len(beds), len(actions)
+            in_service = beds[:, None] + actions[None, :]
+            feasible = in_service <= self.max_beds
+            cost = self.year_cost(actions[None, :], in_service,
+                                  self.expected_year_shortage(t, lat[:, None], in_service))
+            cost = np.where(feasible, cost, np.inf)
+            # Successors: beds H + a (clipped for infeasible rows, which are never chosen), lattice + xi.
+            rows, cols, vals = [], [], []
+            s_idx = np.arange(S)
+            for a in actions:
+                nb = np.minimum(beds + a, self.max_beds)
+                for xi, prob in zip(self._xi, self._xi_prob):
+                    col = (nb - b_next0) * n_lat_next + (lat + xi - lat_next0)
+                    rows.append(a * S + s_idx)
+                    cols.append(col)
+                    vals.append(np.full(S, prob))
+            P = sparse.csr_array(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                shape=(A * S, len(nbeds)),
+            )
+            stages.append((P, cost))
+        return stages
+
+    def tabular_index(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Year and :meth:`stage_states` index of each observation ``(n, 4)``."""
+        t = observations[:, 0].astype(np.int64)
+        beds = observations[:, 1].astype(np.int64)
+        width = t if self.params.growth_step > 0 else np.zeros_like(t)
+        lattice = self.lattice_from_observation(observations)
+        return t, (beds - self.params.initial_beds) * (2 * width + 1) + (lattice + width)
+
+
+def make(preset: str, **overrides: Any) -> BedScenario:
+    """Build a preset (``"seed002-v0"``, ``"stochastic-v0"``) with overrides on top."""
+    scenario = BedScenario(f"beds/{preset}", **{**PRESETS[preset], **overrides})
+    # The spec records only the user's overrides: the preset is implied by the id.
+    scenario.overrides = dict(overrides)
+    return scenario
+
+
+__all__ = ["BedParams", "BedScenario", "PRESETS", "expected_shortage", "make"]

@@ -1,0 +1,111 @@
+"""The command line: output, JSON, and one clear line with exit code 2 for user mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from optalloc.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, "list", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert {"beds/seed002-v0", "beds/stochastic-v0"} <= {s["id"] for s in data["scenarios"]}
+    assert {"rigid", "complaint", "dp", "milp", "milp-rolling", "hindsight"} <= {p["id"] for p in data["policies"]}
+
+
+def test_evaluate_json(capsys):
+    code, out, _ = run(capsys, "evaluate", "--scenario", "beds/seed002-v0", "--set", "horizon=5",
+                       "--policy", "rigid:k=2", "--policy", "rigid:k=4", "--episodes", "20", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["policy"] for r in rows] == ["rigid:k=2", "rigid:k=4"]
+    assert rows[0]["diff_ci95"] == 0 and rows[1]["mean_cost"] != rows[0]["mean_cost"]
+
+
+def test_evaluate_table(capsys):
+    code, out, _ = run(capsys, "evaluate", "--scenario", "beds/seed002-v0", "--set", "horizon=4",
+                       "--policy", "complaint:delta=0.5", "--episodes", "10", "--no-progress")
+    assert code == 0 and "complaint:delta=0.5" in out and "mean cost" in out
+
+
+SUITE = """
+name = "tiny"
+episodes = 10
+seeds = [0, 1]
+reference = "rigid"
+[[scenarios]]
+id = "beds/seed002-v0"
+overrides = {horizon = 4}
+[[policies]]
+id = "rigid"
+params = {k = 3}
+[[policies]]
+id = "complaint"
+params = {delta = 0.2}
+"""
+
+
+def test_bench_run(capsys, tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(SUITE)
+    out_csv = tmp_path / "out.csv"
+    code, out, _ = run(capsys, "bench", "run", str(suite), "--out", str(out_csv), "--no-progress")
+    assert code == 0 and "beds/seed002-v0 (seed 1)" in out
+    import pandas as pd
+
+    frame = pd.read_csv(out_csv)
+    assert len(frame) == 4 and set(frame["seed"]) == {0, 1}
+    assert len(pd.read_csv(tmp_path / "out-episodes.csv")) == 2 * 2 * 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["evaluate", "--scenario", "beds/seed02-v0", "--policy", "rigid"], "Did you mean 'beds/seed002-v0'"),
+        (["evaluate", "--scenario", "beds/seed002-v0", "--policy", "rigd"], "Did you mean 'rigid'"),
+        (["evaluate", "--scenario", "beds/seed002-v0", "--policy", "rigid", "--set", "initial_beds=-5"],
+         "'initial_beds' parameter .* must be an integer >= 0. Got -5"),
+        (["evaluate", "--scenario", "beds/seed002-v0", "--policy", "rigid", "--set", "max_add=2.5"],
+         "'max_add' parameter .* Got 2.5"),
+        (["evaluate", "--scenario", "beds/seed002-v0", "--policy", "rigid:k=-1"], "'k' parameter"),
+        (["evaluate", "--scenario", "beds/seed002-v0", "--policy", "rigid", "--episodes", "0"], "'episodes'"),
+        (["evaluate", "--scenario", "beds/seed002-v0"], "at least one --policy"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(capsys, argv, pattern):
+    import re
+
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("optalloc: error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_suite_typo_and_bad_checkpoint(capsys, tmp_path):
+    suite = tmp_path / "typo.toml"
+    suite.write_text(SUITE.replace("episodes = 10", "episods = 10"))
+    code, _, err = run(capsys, "bench", "run", str(suite))
+    assert code == 2 and "unknown key 'episods'" in err and "did you mean 'episodes'" in err
+    bad = tmp_path / "bad.zip"
+    bad.write_text("garbage")
+    code, _, err = run(capsys, "evaluate", "--scenario", "beds/seed002-v0", "--load", str(bad))
+    assert code == 2 and "unreadable" in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_help():
+    proc = subprocess.run([sys.executable, "-m", "optalloc.cli", "evaluate", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--episodes" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "optalloc.cli", "frobnicate"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
