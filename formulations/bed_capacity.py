@@ -121,6 +121,13 @@ def _config() -> ConfigDict:
             "Length-T non-negative multipliers of each year's cost, e.g. discount factors "
             "(dimensionless); default ones.",
         ),
+        (
+            "beds_cap",
+            _VECTOR,
+            None,
+            "Length-T largest bed count year t can reach (beds), e.g. initial_beds + max_add*(t+1); "
+            "epigraph pieces above it are not built; default beds_max.",
+        ),
         ("relax_integrality", Bool, False, "Make add[t] continuous (the LP relaxation)."),
     ]
     config = ConfigDict(description="Options of the BedCapacity block")
@@ -155,6 +162,11 @@ class BedCapacityData(FormulationData):
     weights : array_like, shape (T,), optional
         Non-negative multipliers of each year's cost (dimensionless), e.g.
         discount factors; default ones.
+    beds_cap : array_like of int, shape (T,), optional
+        Largest bed count year ``t`` can reach (beds), between ``beds_min``
+        and ``beds_max``; ``beds[t] <= beds_cap[t]`` is imposed and epigraph
+        pieces above the cap are not built (fewer rows, faster re-solves).
+        Default ``beds_max`` for every year.
     relax_integrality : bool, default False
         Make ``add`` continuous: the LP relaxation, whose shortage is the
         linear interpolation of the table.
@@ -163,8 +175,11 @@ class BedCapacityData(FormulationData):
     ----------
     years, levels, segments : RangeSet
         Years, table bed counts, and lower ends of the table's segments.
-    initial_beds, bed_cost, operating_cost, weights, shortage_cost : Param
+    initial_beds, bed_cost, operating_cost, weights : Param
         Mutable data (units in their ``doc``).
+    piece_slope, piece_intercept : Param
+        Mutable slope and intercept of each linear piece of the shortage-cost
+        table (the table itself is ``config.shortage_cost``).
     add, beds, shortage : Var
         Beds added (beds), beds in service (beds) and shortage cost
         (currency) per year.
@@ -189,6 +204,14 @@ class BedCapacityData(FormulationData):
         if config.weights is None:
             config.weights = np.ones(config.horizon)
         _check_weights(config.weights, config.horizon, owner)
+        if config.beds_cap is None:
+            config.beds_cap = np.full(config.horizon, config.beds_max)
+        cap = config.beds_cap
+        if cap.shape != (config.horizon,) or np.any(cap != np.round(cap)) or np.any(cap < config.beds_min) \
+                or np.any(cap > config.beds_max):
+            raise bad_value(owner, "beds_cap",
+                            f"{config.horizon} integers in [beds_min, beds_max] = [{config.beds_min}, {config.beds_max}]",
+                            cap.tolist())
 
     def build(self, *args: Any) -> None:
         """Declare sets, parameters, variables, constraints and ``cost``."""
@@ -237,10 +260,17 @@ class BedCapacityData(FormulationData):
             self.years, initialize=_by_year(config.weights), mutable=True, within=NonNegativeReals,
             doc="Multiplier of year t's cost, e.g. a discount factor (dimensionless)",
         )
-        self.shortage_cost = Param(
-            self.years, self.levels, initialize=_table_dict(config.shortage_cost, config.beds_min),
-            mutable=True, within=NonNegativeReals,
-            doc="Cost of year t's unattended demand with h beds in service (currency); convex in h",
+        # The table lives in config.shortage_cost; the epigraph reads each linear piece's slope and
+        # intercept as Params of their own (derived by set_shortage_cost), so a re-solve pushes plain
+        # numbers instead of evaluating expressions.
+        slope, intercept = _pieces(config.shortage_cost, config.beds_min)
+        self.piece_slope = Param(
+            self.years, self.segments, initialize=slope, mutable=True,
+            doc="Slope of the table on [h, h+1] in year t (currency/bed)",
+        )
+        self.piece_intercept = Param(
+            self.years, self.segments, initialize=intercept, mutable=True,
+            doc="Value at 0 beds of the table's linear piece on [h, h+1] in year t (currency)",
         )
 
     def _declare_vars(self) -> None:
@@ -267,20 +297,21 @@ class BedCapacityData(FormulationData):
             return block.beds[t] == previous + block.add[t]
 
         def shortage_epigraph(block: BedCapacityData, t: int, h: int) -> Any:
-            f = block.shortage_cost
-            slope = f[t, h + 1] - f[t, h] if h < config.beds_max else 0.0
-            return block.shortage[t] >= f[t, h] + slope * (block.beds[t] - h)
+            return block.shortage[t] >= block.piece_intercept[t, h] + block.piece_slope[t, h] * block.beds[t]
 
         self.bed_balance = Constraint(
             self.years, rule=bed_balance,
             doc="beds[t] = beds[t-1] + add[t], beds[-1] = initial_beds (beds)",
         )
+        cap = {t: int(config.beds_cap[t]) for t in self.years}
         self.capacity_limits = Constraint(
-            self.years, rule=lambda block, t: (config.beds_min, block.beds[t], config.beds_max),
-            doc="beds_min <= beds[t] <= beds_max: stay on the shortage-cost table (beds)",
+            self.years, rule=lambda block, t: (config.beds_min, block.beds[t], cap[t]),
+            doc="beds_min <= beds[t] <= beds_cap[t] <= beds_max: stay on the shortage-cost table (beds)",
         )
+        # Pieces [h, h+1] with h >= cap[t] cannot bind (beds[t] <= cap[t]) except the one at the cap itself.
         self.shortage_epigraph = Constraint(
-            self.years, self.segments, rule=shortage_epigraph,
+            [(t, h) for t in self.years for h in self.segments if h < max(cap[t], config.beds_min + 1)],
+            rule=shortage_epigraph,
             doc="shortage[t] >= linear piece of the convex table on [h, h+1] (currency)",
         )
 
@@ -307,7 +338,10 @@ class BedCapacityData(FormulationData):
         owner = self._owner()
         array = _as_option(_TABLE, table, owner, "shortage_cost")
         _check_shortage_cost(array, self.config.horizon, self.config.beds_min, self.config.beds_max, owner)
-        self.shortage_cost.store_values(_table_dict(array, self.config.beds_min))
+        slope, intercept = _pieces(array, self.config.beds_min)
+        built = list(self.shortage_epigraph.keys())  # pieces above beds_cap are not in the model
+        self.piece_slope.store_values({key: slope[key] for key in built})
+        self.piece_intercept.store_values({key: intercept[key] for key in built})
         self.config.shortage_cost = array
 
     def set_initial_beds(self, beds: int) -> None:
@@ -419,6 +453,16 @@ def _by_year(array: np.ndarray) -> dict[int, float]:
     return {t: float(x) for t, x in enumerate(array)}
 
 
-def _table_dict(table: np.ndarray, beds_min: int) -> dict[tuple[int, int], float]:
-    rows, cols = table.shape
-    return {(t, beds_min + k): float(table[t, k]) for t in range(rows) for k in range(cols)}
+def _pieces(table: np.ndarray, beds_min: int) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+    """Slope and intercept of each linear piece [h, h+1] of every year's table, keyed (t, h).
+
+    A one-level table (beds_min == beds_max) is a single flat piece.
+    """
+    table = np.asarray(table, dtype=float)
+    h = beds_min + np.arange(max(table.shape[1] - 1, 1))
+    slope = np.diff(table, axis=1) if table.shape[1] > 1 else np.zeros_like(table)
+    intercept = table[:, : len(h)] - slope * h
+    keys = [(t, int(b)) for t in range(table.shape[0]) for b in h]
+    return dict(zip(keys, slope.ravel().tolist())), dict(zip(keys, intercept.ravel().tolist()))
+
+

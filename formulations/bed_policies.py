@@ -28,7 +28,12 @@ from .solve import Solver
 
 
 class _BedMILPBase(Policy):
-    """Shared model construction of the bed MILP policies."""
+    """Shared model construction of the bed MILP policies.
+
+    The model covers the scenario's whole horizon in absolute years and its
+    whole bed range; year ``t`` can reach at most
+    ``initial_beds + max_add * (t + 1)`` beds, which caps the epigraph.
+    """
 
     family = "math_programming"
     supported_families = ("beds",)
@@ -44,28 +49,29 @@ class _BedMILPBase(Policy):
             raise bad_value(type(self).__name__, "mip_rel_gap", "a non-negative number or None", self.mip_rel_gap)
 
     def _build(self, scenario: Any) -> None:
-        """Build the expected-value model over the scenario's whole bed grid, and its persistent solver."""
+        """Build the expected-cost model from year 0 and its persistent solver."""
         import pyomo.environ as pyo
 
-        p = scenario.params
+        p, T = scenario.params, scenario.horizon
         self._grid = np.arange(p.initial_beds, scenario.max_beds + 1)
-        self._weights = scenario.discount ** np.arange(scenario.horizon)
-        table = self._expected_table(scenario, 0, 0)
+        self.__dict__.pop("_rows", None)  # a second fit starts afresh
+        self._weights = scenario.discount ** np.arange(T)
         model = pyo.ConcreteModel(name=f"{type(self).__name__}[{scenario.id}]")
         model.plan = BedCapacity(
-            horizon=scenario.horizon,
+            horizon=T,
             initial_beds=p.initial_beds,
             max_add=p.max_add,
             beds_min=p.initial_beds,
             beds_max=scenario.max_beds,
-            shortage_cost=table,
+            beds_cap=np.minimum(scenario.max_beds, p.initial_beds + p.max_add * np.arange(1, T + 1)),
+            shortage_cost=self._expected_table(scenario, 0, 0),
             bed_cost=p.bed_cost,
             operating_cost=p.operating_cost,
             weights=self._weights,
         )
         model.objective = pyo.Objective(expr=model.plan.cost)
         self._model = model
-        self._solver = Solver(model, time_limit=self.time_limit, mip_rel_gap=self.mip_rel_gap)
+        self._solver = Solver(model, time_limit=self.time_limit, mip_rel_gap=self.mip_rel_gap, load=[model.plan.add])
 
     def _solve(self) -> np.ndarray:
         result = self._solver.solve()
@@ -76,25 +82,21 @@ class _BedMILPBase(Policy):
         return self._model.plan.plan()
 
     def _expected_table(self, scenario: Any, t0: int, lattice0: int) -> np.ndarray:
-        """Certainty-equivalent shortage cost table for years t0.. (rows beyond the horizon are 0)."""
-        T, p = scenario.horizon, scenario.params
-        table = np.zeros((T, len(self._grid)))
-        years = np.arange(t0, T)
-        from optalloc.scenarios.beds import expected_shortage
-
-        mean = scenario.expected_demand_mean(t0, lattice0, years)
-        table[: len(years)] = p.shortage_cost * p.days * expected_shortage(mean[:, None], self._grid[None, :])
-        return table
+        """Expected shortage cost [taka] of years t0.. on the bed grid (earlier rows 0)."""
+        if not hasattr(self, "_rows"):
+            self._rows = scenario.expected_shortage_rows(self._grid)
+        return scenario.params.shortage_cost * scenario.expected_shortage_table(t0, lattice0, self._grid, self._rows)
 
 
 class MILPPolicy(_BedMILPBase):
-    """Open-loop expected-value capacity plan.
+    """Open-loop expected-cost capacity plan, fixed at year 0.
 
-    Future population and the surge multiplier are replaced by their
-    expectations; the Poisson census's expected shortage ``E[(N - H)^+]`` at
-    that mean is represented exactly at integer bed counts by the block's
-    convex piecewise-linear epigraph. On a deterministic population path this
-    is the exact optimum.
+    Each year's expected unattended patient-days
+    ``E[(N - H)^+]`` of the Poisson census, averaged over the population
+    lattice and surge years, is a convex function of the integer bed count
+    ``H``; the block represents it exactly by its piecewise-linear epigraph.
+    The plan is therefore the optimal open-loop plan (the exact optimum when
+    the population path is deterministic).
 
     Attributes
     ----------
@@ -116,13 +118,16 @@ class MILPPolicy(_BedMILPBase):
 
 
 class RollingMILPPolicy(_BedMILPBase):
-    """Model predictive control: each year re-solve the expected-value MILP from the current state.
+    """Model predictive control: each year re-solve the expected-cost MILP from the current state.
 
-    The model is built once in ``fit``; each decision updates the mutable
-    initial beds, shortage table and year weights (years past the horizon get
-    weight 0) and re-solves with the same persistent HiGHS instance. The
-    decision is a deterministic function of (year, beds, population), so
-    solutions are cached on that key.
+    The open-loop-optimal plan from the current (year, beds, population) is
+    re-computed every year and its first decision applied (open-loop feedback
+    control). The model is built once in ``fit``; each decision fixes the
+    past years' additions to a history that reaches the current beds (past
+    costs are sunk: their weights are set to 0), loads the conditional
+    expected shortage table and re-solves with the same persistent HiGHS
+    instance. Decisions are a deterministic function of (year, beds,
+    population) and are cached on it.
     """
 
     refit_on_load = True
@@ -134,14 +139,17 @@ class RollingMILPPolicy(_BedMILPBase):
     def _decide(self, t: int, beds: int, lattice: int) -> int:
         key = (t, beds, lattice)
         if key not in self._cache:
-            scenario, T = self._scenario, self._scenario.horizon
-            block = self._model.plan
-            block.set_initial_beds(beds)
-            block.set_shortage_cost(self._expected_table(scenario, t, lattice))
-            weights = np.zeros(T)
-            weights[: T - t] = self._weights[: T - t]
-            block.set_weights(weights)
-            self._cache[key] = int(self._solve()[0])
+            block, p = self._model.plan, self._scenario.params
+            # Any past additions that sum to the current beds will do: front-load them (within max_add a year).
+            past = np.clip(beds - p.initial_beds - p.max_add * np.arange(t), 0, p.max_add)
+            for year in block.years:
+                if year < t:
+                    block.add[year].fix(int(past[year]))
+                else:
+                    block.add[year].unfix()
+            block.set_shortage_cost(self._expected_table(self._scenario, t, lattice))
+            block.set_weights(np.where(np.arange(len(self._weights)) < t, 0.0, self._weights))
+            self._cache[key] = int(self._solve()[t])
         return self._cache[key]
 
     def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -192,7 +200,7 @@ class HindsightPolicy(_BedMILPBase):
 
             episodes = tqdm(episodes, desc="hindsight MILPs", unit="episode", leave=False)
         plans = np.empty((len(tables), scenario.horizon), dtype=np.int64)
-        for i in episodes:
+        for i in episodes:  # one persistent model: only the table changes between episodes
             self._model.plan.set_shortage_cost(tables[i])
             plans[i] = self._solve()
         self._plans = plans

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -139,6 +139,10 @@ class Solver:
     options : mapping, optional
         Further HiGHS options (``{"primal_feasibility_tolerance": 1e-9}``),
         applied on every run.
+    load : sequence of Var, optional
+        Variables whose values are loaded after each solve (default: all).
+        Loading only the decisions a caller reads makes frequent re-solves of
+        large models cheaper.
 
     Attributes
     ----------
@@ -163,8 +167,10 @@ class Solver:
         mip_rel_gap: float | None = None,
         threads: int = 1,
         options: Mapping[str, Any] | None = None,
+        load: Sequence[Any] | None = None,
     ) -> None:
         self.model = model
+        self._load = None if load is None else [v for var in load for v in var.values()]
         self.time_limit = _check_time_limit(time_limit)
         self.mip_rel_gap = _check_gap(mip_rel_gap)
         self.threads = _check_threads(threads)
@@ -214,7 +220,7 @@ class Solver:
 
         result = self._summarise(results, seconds)
         if result.status.has_solution:
-            results.solution_loader.load_vars()
+            results.solution_loader.load_vars(self._load)
         self.history.append(result)
         if raise_on_failure and not result.status.has_solution:
             raise InfeasibleFormulation(_failure_message(self.model, result))

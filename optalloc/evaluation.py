@@ -97,13 +97,14 @@ def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: in
     """
     n = next(iter(noise.values())).shape[0]
     T = scenario.horizon
+    start = time.perf_counter()
     policy.reset(seed=policy_seed, noise=noise if policy.information == "oracle" else None)
+    act_seconds = time.perf_counter() - start  # an oracle plans every episode in reset
     state = scenario.initial_state(n)
     stage_cost = np.empty((n, T))
     actions: list[np.ndarray] = []
     infos: list[dict[str, np.ndarray]] = []
     episode = np.arange(n)
-    act_seconds = 0.0
     for t in range(T):
         obs = scenario.observe(t, state)
         mask = scenario.action_mask(t, state)

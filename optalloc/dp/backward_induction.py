@@ -91,6 +91,14 @@ def backward_induction(
     # validate the whole chain first (state counts are known from the C_t shapes)
     mdps: list[ActionMajorMDP] = [None] * horizon  # type: ignore[list-item]
     n_next = term.shape[0]
+    last_shape = getattr(stages[-1][0], "shape", None) if horizon else None
+    if last_shape is not None and len(last_shape) == 2 and last_shape[1] != n_next:
+        raise bad_value(
+            owner,
+            "terminal",
+            f"of shape (S_T,) = ({last_shape[1]},) to match the columns of the last stage's P",
+            f"shape {term.shape}",
+        )
     for t in range(horizon - 1, -1, -1):
         p_t, c_t = stages[t]
         mdps[t] = check_mdp(p_t, c_t, owner=owner, p_name=f"stages[{t}][0] (P_{t})", c_name=f"stages[{t}][1] (C_{t})", n_next=n_next)

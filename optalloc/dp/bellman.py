@@ -224,6 +224,8 @@ class ActionMajorMDP:
         Largest number of successors of a feasible (state, action) row.
     max_abs_cost : float
         Largest ``|C|`` over feasible actions (cost units).
+    row_sum_dev : float
+        Largest ``|sum_s' P[r, s'] - 1|`` over feasible rows ``r``.
     """
 
     n_states: int
@@ -233,6 +235,7 @@ class ActionMajorMDP:
     cost_t: np.ndarray
     max_row_nnz: int
     max_abs_cost: float
+    row_sum_dev: float
 
 
 def _as_int(value: object, owner: str, name: str, minimum: int) -> int:
@@ -333,7 +336,7 @@ def check_mdp(
     indptr = np.ascontiguousarray(indptr)
     indices = np.ascontiguousarray(indices)
     data = np.ascontiguousarray(data)
-    if data.size and not (np.isfinite(data).all() and data.min() >= 0.0):
+    if data.size and not (data.min() >= 0.0 and np.isfinite(data.max())):  # NaN fails both
         raise bad_value(owner, p_name, "a matrix of probabilities (finite, non-negative entries)", "negative or non-finite entries")
 
     rows = _CSRRows(indptr, indices, data, n_next)
@@ -363,6 +366,7 @@ def check_mdp(
         cost_t=cost_t,
         max_row_nnz=max_row_nnz,
         max_abs_cost=max_abs_cost,
+        row_sum_dev=float(dev[worst]),
     )
 
 

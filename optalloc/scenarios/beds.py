@@ -294,17 +294,71 @@ class BedScenario(Scenario):
         surge = expected_shortage(self.demand_mean(t, lattice, True), beds)
         return p.days * ((1 - p.surge_probability) * normal + p.surge_probability * surge)
 
-    def expected_demand_mean(self, t0: int, lattice0: int, years: np.ndarray) -> np.ndarray:
-        """``E[m_t]`` [beds/day] for ``years >= t0`` given the lattice index at ``t0``.
+    def lattice_distribution(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Distribution of the lattice move over ``steps`` years.
 
-        Averages the population's future lattice steps and the surge multiplier:
-        the demand of an expected-value (certainty-equivalent) plan.
+        Returns
+        -------
+        offsets : ndarray of int
+            Possible moves ``-steps .. steps`` (only 0 on a deterministic path).
+        probabilities : ndarray
+            Their probabilities (the ``steps``-fold convolution of the step law).
         """
-        p = self.params
-        step = float(np.sum(self._xi_prob * np.exp(p.growth_step * self._xi)))
-        surge = 1.0 + p.surge_probability * (p.surge_multiplier - 1.0)
-        years = np.asarray(years)
-        return self.demand_mean(years, lattice0, False) * step ** (years - t0) * surge
+        probs = np.ones(1)
+        for _ in range(steps):
+            probs = np.convolve(probs, self._xi_prob)
+        width = (len(probs) - 1) // 2
+        return np.arange(-width, width + 1), probs
+
+    def expected_shortage_rows(self, beds: np.ndarray) -> list[np.ndarray]:
+        """Expected unattended patient-days of every (year, lattice index) on a bed grid.
+
+        Returns
+        -------
+        list of ndarray
+            ``rows[t][j + w_t]`` for lattice index ``j`` in ``-w_t..w_t`` (``w_t = t``
+            on a random population path, else 0), shape ``(2 w_t + 1, K)``
+            [patient-days], averaged over surge years.
+        """
+        rows = []
+        for t in range(self.horizon):
+            width = t if self.params.growth_step > 0 else 0
+            lattice = np.arange(-width, width + 1)
+            rows.append(self.expected_year_shortage(t, lattice[:, None], beds[None, :]))
+        return rows
+
+    def expected_shortage_table(self, t0: int, lattice0: int, beds: np.ndarray,
+                                rows: list[np.ndarray] | None = None) -> np.ndarray:
+        """Expected unattended patient-days of years ``t0..horizon-1`` for every bed count of a grid.
+
+        The expectation is over everything random (population lattice from
+        ``lattice0`` at year ``t0``, surge, Poisson census), so for a plan
+        fixed from ``t0`` on the expected total cost is exact. Rows of years
+        before ``t0`` are zero.
+
+        Parameters
+        ----------
+        t0 : int
+            Current year.
+        lattice0 : int
+            Lattice index at ``t0``.
+        beds : ndarray of int, shape (K,)
+            Bed counts.
+        rows : list of ndarray, optional
+            :meth:`expected_shortage_rows` of the same ``beds``, to reuse across calls.
+
+        Returns
+        -------
+        ndarray, shape (horizon, K)
+            [patient-days]; convex in the bed count for every year.
+        """
+        rows = self.expected_shortage_rows(beds) if rows is None else rows
+        table = np.zeros((self.horizon, len(beds)))
+        for t in range(t0, self.horizon):
+            offsets, probs = self.lattice_distribution(t - t0)
+            width = (len(rows[t]) - 1) // 2
+            table[t] = probs @ rows[t][lattice0 + offsets + width]
+        return table
 
     def realised_shortage(self, demand: np.ndarray, beds: np.ndarray) -> np.ndarray:
         """Unattended patient-days ``sum_d max(r_d - H, 0)`` for every bed count of a grid.

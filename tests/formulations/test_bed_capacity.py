@@ -162,7 +162,7 @@ def test_block_declares_no_objective_and_exposes_cost() -> None:
     assert isinstance(model.plan, BedCapacityData)
     assert list(model.component_data_objects(pyo.Objective)) == []
     assert isinstance(model.plan.cost, pyo.Expression)
-    for name in ("add", "beds", "shortage", "cost", "shortage_cost", "weights", "initial_beds"):
+    for name in ("add", "beds", "shortage", "cost", "piece_slope", "piece_intercept", "weights", "initial_beds"):
         component = getattr(model.plan, name)
         assert component.doc, name
     assert model.plan.config.horizon == 5
@@ -173,7 +173,8 @@ def test_block_declares_no_objective_and_exposes_cost() -> None:
 def test_params_are_mutable_and_resolve_does_not_rebuild() -> None:
     opts = small_options()
     model = build_bed_capacity_model(**opts)
-    assert model.plan.shortage_cost.mutable and model.plan.weights.mutable and model.plan.initial_beds.mutable
+    assert model.plan.piece_slope.mutable and model.plan.piece_intercept.mutable
+    assert model.plan.weights.mutable and model.plan.initial_beds.mutable
     solver = Solver(model)
     first = solver.solve()
 
@@ -303,3 +304,28 @@ def test_infeasible_initial_shortfall_raises() -> None:
     # 10 beds, at most 6 added per year, but the table starts at 30 beds.
     with pytest.raises(InfeasibleFormulation, match="bed_capacity"):
         solve(build_bed_capacity_model(**small_options(initial_beds=10)))
+
+
+def test_reachability_caps_keep_the_optimum_and_prune_rows() -> None:
+    """Capping year t at initial + max_add*(t+1) beds is exact and builds fewer epigraph rows."""
+    opts = small_options()
+    T = opts["horizon"]
+    caps = np.minimum(opts["beds_max"], opts["initial_beds"] + opts["max_add"] * np.arange(1, T + 1))
+    full = build_bed_capacity_model(**opts)
+    capped = build_bed_capacity_model(**opts, beds_cap=caps)
+    a, b = solve(full), solve(capped)
+    assert b.objective == pytest.approx(a.objective, rel=1e-9)
+    np.testing.assert_array_equal(full.plan.plan(), capped.plan.plan())
+    assert len(capped.plan.shortage_epigraph) < len(full.plan.shortage_epigraph)
+    # A table change after building reaches the capped model too.
+    busier = shortage_table([50.0, 60.0, 70.0, 80.0, 90.0], opts["beds_min"], opts["beds_max"])
+    capped.plan.set_shortage_cost(busier)
+    best, plan = dp_optimum({**opts, "shortage_cost": busier})
+    assert solve(capped).objective == pytest.approx(best, rel=1e-6)
+    np.testing.assert_array_equal(capped.plan.plan(), plan)
+
+
+def test_bad_caps_are_rejected() -> None:
+    opts = small_options()
+    with pytest.raises(ConfigurationError, match="beds_cap"):
+        build_bed_capacity_model(**opts, beds_cap=np.full(opts["horizon"], opts["beds_max"] + 1))
