@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from optalloc.evaluation import PolicyRun
 from optalloc.exceptions import ConfigurationError
 
 _TOP_KEYS = {"name", "description", "episodes", "seeds", "reference", "scenarios", "policies"}
@@ -144,16 +145,34 @@ def load_suite(path: str | Path) -> Suite:
     )
 
 
-def run_suite(suite: Suite, *, episodes: int | None = None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every cell (scenario x seed) of a suite.
+def _run_cell(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyEntry) -> PolicyRun:
+    """One harness cell: fit and roll out one policy on one scenario's paths of one seed.
+
+    Runs in a worker process; the noise is re-sampled there from the seed, so
+    every cell of a (scenario, seed) sees the same paths whatever the worker.
+    """
+    from optalloc.evaluation import run_policy
+    from optalloc.registry import make_policy, make_scenario
+
+    instance = make_scenario(scenario.id, **scenario.overrides)
+    noise = instance.sample_noise(seed, episodes)
+    return run_policy(policy.name, make_policy(policy.id, **policy.params), instance, noise, fit_seed=seed)
+
+
+def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None = None,
+              progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run every cell (scenario x seed x policy) of a suite.
 
     Parameters
     ----------
     suite : Suite
     episodes : int, optional
         Override the suite's number of evaluation paths.
+    workers : int, optional
+        Worker processes (default: one per CPU core, at most one per cell);
+        1 runs everything in this process. Results do not depend on it.
     progress : bool
-        Show progress bars.
+        Show a progress bar over cells.
 
     Returns
     -------
@@ -163,20 +182,48 @@ def run_suite(suite: Suite, *, episodes: int | None = None, progress: bool = Tru
     episodes : DataFrame
         One row per scenario x seed x policy x episode.
     """
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
     from tqdm.auto import tqdm
 
-    from optalloc.evaluation import evaluate
-    from optalloc.registry import make_policy, make_scenario
+    from optalloc.evaluation import check_episodes, summarise
 
-    cells = [(sc, seed) for sc in suite.scenarios for seed in suite.seeds]
+    n_episodes = check_episodes(episodes or suite.episodes)
+    cells = [(sc, seed, pol) for sc in suite.scenarios for seed in suite.seeds for pol in suite.policies]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, len(cells))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigurationError(f"The 'workers' parameter must be a positive integer. Got {workers!r} instead.")
+    runs: dict[tuple[int, int, int], PolicyRun] = {}
+    index = {(sc.id, seed, pol.name): (i, j, k) for i, sc in enumerate(suite.scenarios)
+             for j, seed in enumerate(suite.seeds) for k, pol in enumerate(suite.policies)}
+    with tqdm(total=len(cells), desc=f"suite {suite.name}", unit="cell", leave=False, disable=not progress) as bar:
+        if workers == 1:
+            for sc, seed, pol in cells:
+                bar.set_postfix_str(f"{sc.id} seed {seed} {pol.name}")
+                runs[index[(sc.id, seed, pol.name)]] = _run_cell(sc, seed, n_episodes, pol)
+                bar.update()
+        else:
+            # spawn: workers start clean (no forked solver or thread state).
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+                futures = {pool.submit(_run_cell, sc, seed, n_episodes, pol): (sc, seed, pol) for sc, seed, pol in cells}
+                try:
+                    for future in as_completed(futures):
+                        sc, seed, pol = futures[future]
+                        runs[index[(sc.id, seed, pol.name)]] = future.result()
+                        bar.set_postfix_str(f"done {sc.id} seed {seed} {pol.name}")
+                        bar.update()
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+
     summaries, episode_frames = [], []
-    with tqdm(cells, desc=f"suite {suite.name}", unit="cell", leave=False, disable=not progress) as bar:
-        for sc, seed in bar:
-            bar.set_postfix_str(f"{sc.id} seed {seed}")
-            scenario = make_scenario(sc.id, **sc.overrides)
-            policies = {p.name: make_policy(p.id, **p.params) for p in suite.policies}
-            result = evaluate(policies, scenario, episodes or suite.episodes, seed, reference=suite.reference,
-                              progress=progress)
+    for i, sc in enumerate(suite.scenarios):
+        for j, seed in enumerate(suite.seeds):
+            cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies)}
+            result = summarise(cell_runs, sc.id, seed, reference=suite.reference)
             summary = result.summary.assign(bound=result.bound, bound_kind=result.bound_kind)
             summaries.append(summary.assign(scenario=sc.id, seed=seed))
             episode_frames.append(result.episodes.assign(scenario=sc.id, seed=seed))

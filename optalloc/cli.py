@@ -138,7 +138,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     start = time.perf_counter()
-    summary, episodes = run_suite(suite, episodes=args.episodes, progress=not args.no_progress and not args.json)
+    summary, episodes = run_suite(suite, episodes=args.episodes, workers=args.workers,
+                                  progress=not args.no_progress and not args.json)
     elapsed = time.perf_counter() - start
     out = Path(args.out) if args.out else Path("results") / f"{suite.name}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,12 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser(
         "run",
         help="run a suite and print its comparison table",
-        description="Run every scenario x seed cell of a suite file; every policy of a cell sees the same noise "
-                    "paths. Writes the summary CSV and a per-episode CSV.",
+        description="Run every scenario x seed x policy cell of a suite file on a process pool; all policies of a "
+                    "scenario and seed see the same noise paths. Prints mean cost ± 95%% CI, paired differences to "
+                    "the reference and the gap to the best bound; writes the summary CSV and a per-episode CSV.",
     )
     p.add_argument("suite", help="suite file, e.g. benchmarks/suites/beds.toml")
     p.add_argument("--episodes", type=int, help="override the suite's episodes per cell")
     p.add_argument("--out", metavar="FILE", help="summary CSV (default results/<suite name>.csv)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes (default: one per CPU core); results do not depend on it")
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench_run)

@@ -138,6 +138,43 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 @dataclass
+class PolicyRun:
+    """One policy's fit and rollout on a batch of noise paths (a harness cell).
+
+    Attributes
+    ----------
+    name, family, information : str
+        Display name and the policy's metadata.
+    fit_seconds : float
+        Wall time of ``fit`` [s].
+    trajectory : Trajectory
+    optimum : float or None
+        The optimal expected cost the policy proved (exact policies fitted on
+        this very scenario), else None.
+    """
+
+    name: str
+    family: str
+    information: str
+    fit_seconds: float
+    trajectory: Trajectory
+    optimum: float | None = None
+
+
+def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, fit_seed: int | None = None) -> PolicyRun:
+    """Fit ``policy`` if needed and roll it out on ``noise``."""
+    start = time.perf_counter()
+    if not policy.is_fitted():
+        policy.fit(scenario, seed=fit_seed)
+    fit_seconds = time.perf_counter() - start
+    trajectory = rollout(policy, scenario, noise)
+    optimum = None
+    if policy.exact and getattr(policy, "expected_cost_", None) is not None and policy.scenario_spec_ == scenario.spec():
+        optimum = float(policy.expected_cost_)
+    return PolicyRun(name, policy.family, policy.information, fit_seconds, trajectory, optimum)
+
+
+@dataclass
 class Evaluation:
     """Results of :func:`evaluate`.
 
@@ -148,8 +185,8 @@ class Evaluation:
     summary : DataFrame
         One row per policy: mean, 95 % CI half-width, paired difference to the
         reference with its CI, gap to the bound [%], fit and act seconds.
-    trajectories : dict
-        :class:`Trajectory` per policy name.
+    runs : dict
+        :class:`PolicyRun` per policy name.
     bound : float or None
         Best available bound on the optimal expected cost.
     bound_kind : str
@@ -158,18 +195,24 @@ class Evaluation:
 
     episodes: pd.DataFrame
     summary: pd.DataFrame
-    trajectories: dict[str, Trajectory] = field(repr=False)
+    runs: dict[str, PolicyRun] = field(repr=False)
     bound: float | None
     bound_kind: str
     scenario_id: str
     seed: int
 
+    @property
+    def trajectories(self) -> dict[str, Trajectory]:
+        """:class:`Trajectory` per policy name."""
+        return {name: run.trajectory for name, run in self.runs.items()}
+
     def yearly_actions(self) -> pd.DataFrame:
         """Mean action per epoch (rows) and policy (columns)."""
-        return pd.DataFrame({name: tr.actions.mean(axis=0) for name, tr in self.trajectories.items()})
+        return pd.DataFrame({name: run.trajectory.actions.mean(axis=0) for name, run in self.runs.items()})
 
 
-def _as_policies(policies: Any) -> dict[str, Policy]:
+def as_policies(policies: Any) -> dict[str, Policy]:
+    """Normalise policies given as ids, instances, a list or a ``{name: policy}`` mapping."""
     from optalloc.registry import make_policy
 
     if isinstance(policies, Mapping):
@@ -184,7 +227,19 @@ def _as_policies(policies: Any) -> dict[str, Policy]:
         if name in out:
             raise ConfigurationError(f"Policy name {name!r} appears twice; give each policy a distinct name.")
         out[name] = make_policy(pol) if isinstance(pol, str) else pol
+    if not out:
+        raise ConfigurationError("The 'policies' parameter must name at least one policy. Got none.")
+    for pol in out.values():  # fail on bad hyperparameters before any long fit
+        if not pol.is_fitted():
+            pol._validate_params()
     return out
+
+
+def check_episodes(episodes: Any) -> int:
+    """Validate a number of evaluation episodes."""
+    if not isinstance(episodes, (int, np.integer)) or isinstance(episodes, bool) or episodes < 1:
+        raise ConfigurationError(f"The 'episodes' parameter must be a positive integer. Got {episodes!r} instead.")
+    return int(episodes)
 
 
 def evaluate(
@@ -220,78 +275,86 @@ def evaluate(
     -------
     Evaluation
     """
-    if not isinstance(episodes, (int, np.integer)) or isinstance(episodes, bool) or episodes < 1:
-        raise ConfigurationError(f"The 'episodes' parameter must be a positive integer. Got {episodes!r} instead.")
-    pols = _as_policies(policies)
-    if not pols:
-        raise ConfigurationError("The 'policies' parameter must name at least one policy. Got none.")
-    for pol in pols.values():  # fail on bad hyperparameters before any long fit
-        if not pol.is_fitted():
-            pol._validate_params()
+    episodes = check_episodes(episodes)
+    pols = as_policies(policies)
+    check_reference(reference, list(pols))
     noise = scenario.sample_noise(seed, episodes)
-    trajectories: dict[str, Trajectory] = {}
-    fit_seconds: dict[str, float] = {}
+    runs: dict[str, PolicyRun] = {}
     from tqdm.auto import tqdm
 
     with tqdm(pols.items(), desc=f"evaluate {scenario.id}", unit="policy", leave=False, disable=not progress) as bar:
         for name, pol in bar:
             bar.set_postfix_str(name)
-            start = time.perf_counter()
-            if not pol.is_fitted():
-                pol.fit(scenario, seed=seed if fit_seed is None else fit_seed)
-            fit_seconds[name] = time.perf_counter() - start
-            trajectories[name] = rollout(pol, scenario, noise)
+            runs[name] = run_policy(name, pol, scenario, noise, fit_seed=seed if fit_seed is None else fit_seed)
+    return summarise(runs, scenario.id, seed, reference=reference)
 
-    rows = []
-    for name, tr in trajectories.items():
-        frame = pd.DataFrame({"policy": name, "episode": np.arange(episodes), "total_cost": tr.total_cost, **tr.kpis})
-        rows.append(frame)
-    episodes_df = pd.concat(rows, ignore_index=True)
 
-    bound, bound_kind = _best_bound(pols, trajectories, scenario)
-    ranked = [n for n, p in pols.items() if p.information != "oracle"]
-    if reference is None:
-        reference = "dp" if "dp" in pols else (ranked[0] if ranked else next(iter(pols)))
-    if reference not in trajectories:
+def check_reference(reference: str | None, names: Sequence[str]) -> None:
+    """Validate the reference policy name against the evaluated names."""
+    if reference is not None and reference not in names:
         raise ConfigurationError(
-            f"The 'reference' parameter must be one of the evaluated policies {list(pols)}. Got {reference!r} instead."
+            f"The 'reference' parameter must be one of the evaluated policies {list(names)}. Got {reference!r} instead."
         )
-    ref_cost = trajectories[reference].total_cost
-    summary_rows = []
-    for name, tr in trajectories.items():
-        pol = pols[name]
+
+
+def summarise(runs: Mapping[str, PolicyRun], scenario_id: str, seed: int, *, reference: str | None = None) -> Evaluation:
+    """Tables of policy runs made on the same noise paths.
+
+    Parameters
+    ----------
+    runs : mapping of name to PolicyRun
+        All on the same episodes, in display order.
+    scenario_id : str
+    seed : int
+        Seed of the evaluation paths.
+    reference : str, optional
+        Policy for paired differences; default ``"dp"`` if present, else the
+        first non-oracle policy.
+    """
+    names = list(runs)
+    check_reference(reference, names)
+    if reference is None:
+        ranked = [n for n, r in runs.items() if r.information != "oracle"]
+        reference = "dp" if "dp" in runs else (ranked[0] if ranked else names[0])
+    bound, bound_kind = _best_bound(runs)
+    ref_cost = runs[reference].trajectory.total_cost
+    frames, summary_rows = [], []
+    for name, run in runs.items():
+        tr = run.trajectory
+        episodes = np.arange(len(tr.total_cost))
+        frames.append(pd.DataFrame({"policy": name, "episode": episodes, "total_cost": tr.total_cost, **tr.kpis}))
         mean, ci = mean_ci(tr.total_cost)
         diff, diff_ci = mean_ci(tr.total_cost - ref_cost)
         row: dict[str, Any] = {
             "policy": name,
-            "family": pol.family,
-            "role": "bound" if pol.information == "oracle" else "policy",
+            "family": run.family,
+            "role": "bound" if run.information == "oracle" else "policy",
             "mean_cost": mean,
             "ci95": ci,
             f"diff_vs_{reference}": diff,
             "diff_ci95": diff_ci,
             "gap_to_bound_pct": 100 * (mean - bound) / abs(bound) if bound else np.nan,
-            "fit_s": fit_seconds[name],
+            "fit_s": run.fit_seconds,
             "act_s": tr.act_seconds,
         }
         for key, values in tr.kpis.items():
             row[key] = float(np.mean(values))
         summary_rows.append(row)
-    summary = pd.DataFrame(summary_rows)
-    return Evaluation(episodes_df, summary, trajectories, bound, bound_kind, scenario.id, seed)
+    return Evaluation(pd.concat(frames, ignore_index=True), pd.DataFrame(summary_rows), dict(runs), bound,
+                      bound_kind, scenario_id, seed)
 
 
-def _best_bound(pols: Mapping[str, Policy], trajectories: Mapping[str, Trajectory], scenario: Scenario) -> tuple[float | None, str]:
+def _best_bound(runs: Mapping[str, PolicyRun]) -> tuple[float | None, str]:
     """The tightest available lower bound on the optimal expected cost.
 
     An exact policy's optimal expected cost (the DP optimum) is the optimum
     itself; otherwise the hindsight mean, a lower bound in expectation.
     """
-    for name, pol in pols.items():
-        if pol.exact and getattr(pol, "expected_cost_", None) is not None and pol.scenario_spec_ == scenario.spec():
-            return float(pol.expected_cost_), f"exact optimum ({name})"
-    oracles = [name for name, pol in pols.items() if pol.information == "oracle"]
+    for name, run in runs.items():
+        if run.optimum is not None:
+            return run.optimum, f"exact optimum ({name})"
+    oracles = [name for name, run in runs.items() if run.information == "oracle"]
     if oracles:
-        best = max(oracles, key=lambda n: trajectories[n].total_cost.mean())
-        return float(trajectories[best].total_cost.mean()), f"hindsight mean ({best})"
+        best = max(oracles, key=lambda n: runs[n].trajectory.total_cost.mean())
+        return float(runs[best].trajectory.total_cost.mean()), f"hindsight mean ({best})"
     return None, "none"

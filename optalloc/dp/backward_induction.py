@@ -101,7 +101,9 @@ def backward_induction(
         )
     for t in range(horizon - 1, -1, -1):
         p_t, c_t = stages[t]
-        mdps[t] = check_mdp(p_t, c_t, owner=owner, p_name=f"stages[{t}][0] (P_{t})", c_name=f"stages[{t}][1] (C_{t})", n_next=n_next)
+        mdps[t] = check_mdp(
+            p_t, c_t, owner=owner, p_name=f"stages[{t}][0] (P_{t})", c_name=f"stages[{t}][1] (C_{t})", n_next=n_next
+        )
         n_next = mdps[t].n_states
 
     values: list[np.ndarray] = [np.empty(0)] * (horizon + 1)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from optalloc.exceptions import ConfigurationError, bad_value
+from optalloc.exceptions import bad_value
 
 __all__ = [
     "ROW_SUM_TOL",
@@ -80,9 +80,11 @@ def _probe_sparsetools() -> tuple[Callable[..., Any] | None, Callable[..., Any] 
         bj = np.empty(4, dtype=np.int32)
         bx = np.empty(4)
         row_index(2, rows, indptr, indices, data, bj, bx)
-        ok = np.array_equal(y, [10.0, 22.0, 30.0, 41.75, 50.0]) and np.array_equal(
-            bj, [0, 1, 0, 2]
-        ) and np.array_equal(bx, [0.25, 0.75, 0.5, 0.5])
+        ok = (
+            np.array_equal(y, [10.0, 22.0, 30.0, 41.75, 50.0])
+            and np.array_equal(bj, [0, 1, 0, 2])
+            and np.array_equal(bx, [0.25, 0.75, 0.5, 0.5])
+        )
         return (matvec, row_index) if ok else (None, None)
     except Exception:  # pragma: no cover - depends on the scipy build
         return None, None
@@ -296,7 +298,9 @@ def check_mdp(
         raise bad_value(owner, c_name, "a float array of shape (S, A) with S >= 1 and A >= 1", f"shape {cost.shape}")
     n_states, n_actions = cost.shape
     if np.isnan(cost).any() or np.isneginf(cost).any():
-        raise bad_value(owner, c_name, "free of NaN and -inf (use +inf for an infeasible action)", "NaN or -inf entries")
+        raise bad_value(
+            owner, c_name, "free of NaN and -inf (use +inf for an infeasible action)", "NaN or -inf entries"
+        )
     feasible = np.isfinite(cost)
     no_action = np.flatnonzero(~feasible.any(axis=1))
     if no_action.size:
@@ -337,13 +341,18 @@ def check_mdp(
     indices = np.ascontiguousarray(indices)
     data = np.ascontiguousarray(data)
     if data.size and not (data.min() >= 0.0 and np.isfinite(data.max())):  # NaN fails both
-        raise bad_value(owner, p_name, "a matrix of probabilities (finite, non-negative entries)", "negative or non-finite entries")
+        raise bad_value(
+            owner, p_name, "a matrix of probabilities (finite, non-negative entries)", "negative or non-finite entries"
+        )
 
     rows = _CSRRows(indptr, indices, data, n_next)
     cost_t = np.ascontiguousarray(cost.T)
     feas_flat = np.isfinite(cost_t).reshape(-1)
     row_sums = np.zeros(expected[0])
-    rows.accumulate(np.ones(n_next), row_sums, 0, expected[0])
+    starts = indptr[:-1]
+    nonempty = starts < indptr[1:]
+    if nonempty.any():  # streaming segment sums (no gather); empty rows keep 0
+        row_sums[nonempty] = np.add.reduceat(data, starts[nonempty])
     dev = np.abs(row_sums - 1.0)
     dev[~feas_flat] = 0.0
     worst = int(np.argmax(dev))

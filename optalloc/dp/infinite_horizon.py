@@ -108,9 +108,7 @@ class _Bound:
     bound: float  # span_bound + allowance
 
 
-def _macqueen(
-    mdp: ActionMajorMDP, gamma: float, tv: np.ndarray, v: np.ndarray, dmin: float, dmax: float
-) -> _Bound:
+def _macqueen(mdp: ActionMajorMDP, gamma: float, tv: np.ndarray, v: np.ndarray, dmin: float, dmax: float) -> _Bound:
     """MacQueen midpoint shift and error bound from ``d = T v - v`` (see module docstring)."""
     k = gamma / (1.0 - gamma)
     span_bound = 0.5 * k * (dmax - dmin)

@@ -479,3 +479,15 @@ def test_many_actions_and_single_state() -> None:
     # one state, one action: V = c / (1 - gamma)
     one = value_iteration(sp.csr_array(np.ones((1, 1))), np.array([[2.0]]), 0.5)
     assert abs(one.values[0] - 4.0) <= one.tolerance + 1e-15
+
+
+def test_empty_rows_of_infeasible_actions_first_and_last() -> None:
+    # rows 0 (state 0, action 0) and 5 (state 2, action 1) are empty; a feasible leaky row must still be caught
+    Pd = np.array([[0, 0, 0], [0, 1, 0], [0.5, 0, 0.5], [1, 0, 0], [0, 0, 1], [0, 0, 0]], dtype=float)
+    C = np.array([[np.inf, 1.0], [2.0, 0.5], [0.1, np.inf]])
+    res = value_iteration(sp.csr_array(Pd), C, 0.9, tol=1e-10)
+    assert res.policy.tolist() == [1, 1, 0]
+    v_star = dense_optimal_feasible(Pd, C, 0.9)[0]
+    assert np.abs(res.values - v_star).max() <= res.tolerance
+    Pd[4, 2] = 0.9  # state 1, action 1 is feasible: must be rejected
+    assert "state 1, action 1" in _err(value_iteration, sp.csr_array(Pd), C, 0.9)

@@ -1,0 +1,59 @@
+"""Suite runner: results do not depend on the number of worker processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optalloc.bench import load_suite, run_suite
+from optalloc.exceptions import ConfigurationError, UnknownIdError
+
+SUITE = """
+name = "workers"
+episodes = 12
+seeds = [4]
+[[scenarios]]
+id = "beds/stochastic-v0"
+overrides = {horizon = 5}
+[[policies]]
+id = "dp"
+[[policies]]
+id = "complaint"
+params = {train_episodes = 10, grid_size = 5}
+[[policies]]
+id = "hindsight"
+"""
+
+
+def test_same_numbers_with_one_or_two_workers(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE)
+    suite = load_suite(path)
+    one, ep_one = run_suite(suite, workers=1, progress=False)
+    two, ep_two = run_suite(suite, workers=2, progress=False)
+    cols = ["policy", "mean_cost", "ci95", "diff_vs_dp", "diff_ci95", "gap_to_bound_pct", "bound"]
+    pd.testing.assert_frame_equal(one[cols], two[cols])
+    np.testing.assert_array_equal(ep_one["total_cost"], ep_two["total_cost"])
+    assert one["bound_kind"].iloc[0] == "exact optimum (dp)"
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "pattern"),
+    [
+        ("episodes = -1\n[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dp'", ConfigurationError, "'episodes'"),
+        ("[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dpp'", UnknownIdError, "Did you mean 'dp'"),
+        ("[[scenarios]]\nid='beds/seed002-v0'\nover = 1\n[[policies]]\nid='dp'", ConfigurationError,
+         "unknown key 'over' in \\[\\[scenarios\\]\\]; .* did you mean 'overrides'"),
+        ("[[scenarios]]\nid='beds/seed002-v0'", ConfigurationError, "'policies' must be a non-empty list"),
+        ("name = [", ConfigurationError, "not valid TOML"),
+        ("seeds = [-1]\n[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dp'", ConfigurationError, "'seeds'"),
+        ("reference = 'x'\n[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dp'", ConfigurationError,
+         "'reference' must be one of"),
+    ],
+)
+def test_malformed_suites(tmp_path, text, error, pattern):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(error, match=pattern):
+        load_suite(path)
