@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,23 @@ def _table_list(doc: Mapping[str, Any], key: str, path: Path) -> list[dict[str, 
     return value
 
 
+def _entries(doc: Mapping[str, Any], key: str, allowed: set[str], table_key: str,
+             lookup: Callable[[str], Any], path: Path) -> list[dict[str, Any]]:
+    """Validate the ``[[key]]`` tables: known keys, a registered ``id``, ``table_key`` a table."""
+    entries = _table_list(doc, key, path)
+    for entry in entries:
+        _check_keys(f"[[{key}]]", entry, allowed, path)
+        if "id" not in entry:
+            raise ConfigurationError(f"Suite {str(path)!r}: every [[{key}]] table needs an 'id'.")
+        lookup(entry["id"])
+        if not isinstance(entry.get(table_key, {}), dict):
+            raise ConfigurationError(
+                f"Suite {str(path)!r}: {table_key!r} of {entry['id']!r} must be a table ({{ key = value }}). "
+                f"Got {entry[table_key]!r} instead."
+            )
+    return entries
+
+
 def load_suite(path: str | Path) -> Suite:
     """Parse and validate a suite file; ids are checked against the registry.
 
@@ -114,20 +131,10 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigurationError(
             f"Suite {str(path)!r}: 'seeds' must be a non-empty list of non-negative integers. Got {seeds!r} instead."
         )
-    scenarios = []
-    for entry in _table_list(doc, "scenarios", path):
-        _check_keys("[[scenarios]]", entry, _SCENARIO_KEYS, path)
-        if "id" not in entry:
-            raise ConfigurationError(f"Suite {str(path)!r}: every [[scenarios]] table needs an 'id'.")
-        scenario_spec(entry["id"])
-        scenarios.append(ScenarioEntry(entry["id"], dict(entry.get("overrides", {}))))
-    policies = []
-    for entry in _table_list(doc, "policies", path):
-        _check_keys("[[policies]]", entry, _POLICY_KEYS, path)
-        if "id" not in entry:
-            raise ConfigurationError(f"Suite {str(path)!r}: every [[policies]] table needs an 'id'.")
-        policy_spec(entry["id"])
-        policies.append(PolicyEntry(entry["id"], entry.get("name", entry["id"]), dict(entry.get("params", {}))))
+    scenarios = [ScenarioEntry(e["id"], e.get("overrides", {}))
+                 for e in _entries(doc, "scenarios", _SCENARIO_KEYS, "overrides", scenario_spec, path)]
+    policies = [PolicyEntry(e["id"], str(e.get("name", e["id"])), e.get("params", {}))
+                for e in _entries(doc, "policies", _POLICY_KEYS, "params", policy_spec, path)]
     names = [p.name for p in policies]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"Suite {str(path)!r}: policy names must be distinct; got {names}.")
