@@ -166,8 +166,28 @@ def _run_cell(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyE
     return run_policy(policy.name, make_policy(policy.id, **policy.params), instance, noise, fit_seed=seed)
 
 
+@dataclass
+class SuiteResult:
+    """Tables of a suite run.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per scenario x seed x policy (see :func:`optalloc.evaluate`),
+        with the bound used.
+    episodes : DataFrame
+        One row per scenario x seed x policy x episode.
+    yearly : DataFrame
+        Mean action per scenario x seed x policy x epoch.
+    """
+
+    summary: pd.DataFrame
+    episodes: pd.DataFrame
+    yearly: pd.DataFrame
+
+
 def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None = None,
-              progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+              progress: bool = True) -> SuiteResult:
     """Run every cell (scenario x seed x policy) of a suite.
 
     Parameters
@@ -183,11 +203,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
 
     Returns
     -------
-    summary : DataFrame
-        One row per scenario x seed x policy (see :func:`optalloc.evaluate`),
-        with the bound used.
-    episodes : DataFrame
-        One row per scenario x seed x policy x episode.
+    SuiteResult
     """
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -226,7 +242,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
 
-    summaries, episode_frames = [], []
+    summaries, episode_frames, yearly_frames = [], [], []
     for i, sc in enumerate(suite.scenarios):
         for j, seed in enumerate(suite.seeds):
             cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies)}
@@ -234,7 +250,13 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
             summary = result.summary.assign(bound=result.bound, bound_kind=result.bound_kind)
             summaries.append(summary.assign(scenario=sc.id, seed=seed))
             episode_frames.append(result.episodes.assign(scenario=sc.id, seed=seed))
-    summary = pd.concat(summaries, ignore_index=True)
+            yearly = result.yearly_actions().rename_axis("epoch").reset_index()
+            yearly = yearly.melt(id_vars="epoch", var_name="policy", value_name="mean_action")
+            yearly_frames.append(yearly.assign(scenario=sc.id, seed=seed))
     front = ["scenario", "seed"]
-    summary = summary[front + [c for c in summary.columns if c not in front]]
-    return summary, pd.concat(episode_frames, ignore_index=True)
+
+    def ordered(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        frame = pd.concat(frames, ignore_index=True)
+        return frame[front + [c for c in frame.columns if c not in front]]
+
+    return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(yearly_frames))

@@ -138,23 +138,44 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     start = time.perf_counter()
-    summary, episodes = run_suite(suite, episodes=args.episodes, workers=args.workers,
-                                  progress=not args.no_progress and not args.json)
+    result = run_suite(suite, episodes=args.episodes, workers=args.workers,
+                       progress=not args.no_progress and not args.json)
     elapsed = time.perf_counter() - start
     out = Path(args.out) if args.out else Path("results") / f"{suite.name}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out, index=False)
-    episodes.to_csv(out.with_name(out.stem + "-episodes.csv"), index=False)
+    written = [out, out.with_name(out.stem + "-episodes.csv"), out.with_name(out.stem + "-yearly.csv")]
+    result.summary.to_csv(written[0], index=False)
+    result.episodes.to_csv(written[1], index=False)
+    result.yearly.to_csv(written[2], index=False)
+    if not args.no_plots:
+        written += _suite_plots(result, out)
     if args.json:
-        print(summary.to_json(orient="records", indent=2))
+        print(result.summary.to_json(orient="records", indent=2))
         return 0
     print(f"suite {suite.name}: {len(suite.scenarios)} scenario(s) x {len(suite.seeds)} seed(s) x "
           f"{len(suite.policies)} policies, {args.episodes or suite.episodes} episodes each, {elapsed:.1f} s")
-    for (scenario_id, seed), frame in summary.groupby(["scenario", "seed"], sort=False):
+    for (scenario_id, seed), frame in result.summary.groupby(["scenario", "seed"], sort=False):
         print(f"\n{scenario_id} (seed {seed}); bound: {frame['bound_kind'].iloc[0]} = {_money(frame['bound'].iloc[0])}")
         print(format_summary(frame.drop(columns=["scenario", "seed"])))
-    print(f"\nwrote {out} and {out.with_name(out.stem + '-episodes.csv')}")
+    print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _suite_plots(result: Any, out: Path) -> list[Path]:
+    """Cost distributions and decisions per year of every (scenario, seed), as PNGs beside ``out``."""
+    from optalloc.plots import plot_cost_distributions, plot_yearly_actions
+
+    paths = []
+    for (scenario_id, seed), frame in result.episodes.groupby(["scenario", "seed"], sort=False):
+        tag = f"{out.stem}-{scenario_id.replace('/', '_')}-seed{seed}"
+        costs = out.with_name(f"{tag}-costs.png")
+        plot_cost_distributions(frame, f"{scenario_id}, seed {seed}: total cost per episode", costs)
+        yearly = result.yearly[(result.yearly["scenario"] == scenario_id) & (result.yearly["seed"] == seed)]
+        actions = out.with_name(f"{tag}-actions.png")
+        plot_yearly_actions(yearly.pivot(index="epoch", columns="policy", values="mean_action"),
+                            f"{scenario_id}, seed {seed}: mean action per year", actions)
+        paths += [costs, actions]
+    return paths
 
 
 # ---------------------------------------------------------------- parser
@@ -216,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N",
                    help="worker processes (default: one per CPU core); results do not depend on it")
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
+    p.add_argument("--no-plots", action="store_true", help="do not write the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench_run)
     return parser

@@ -30,12 +30,14 @@ def test_same_numbers_with_one_or_two_workers(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(SUITE)
     suite = load_suite(path)
-    one, ep_one = run_suite(suite, workers=1, progress=False)
-    two, ep_two = run_suite(suite, workers=2, progress=False)
+    one = run_suite(suite, workers=1, progress=False)
+    two = run_suite(suite, workers=2, progress=False)
     cols = ["policy", "mean_cost", "ci95", "diff_vs_dp", "diff_ci95", "gap_to_bound_pct", "bound"]
-    pd.testing.assert_frame_equal(one[cols], two[cols])
-    np.testing.assert_array_equal(ep_one["total_cost"], ep_two["total_cost"])
-    assert one["bound_kind"].iloc[0] == "exact optimum (dp)"
+    pd.testing.assert_frame_equal(one.summary[cols], two.summary[cols])
+    np.testing.assert_array_equal(one.episodes["total_cost"], two.episodes["total_cost"])
+    pd.testing.assert_frame_equal(one.yearly, two.yearly)
+    assert one.summary["bound_kind"].iloc[0] == "exact optimum (dp)"
+    assert len(one.yearly) == 3 * 5
 
 
 @pytest.mark.parametrize(

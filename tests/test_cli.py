@@ -67,6 +67,11 @@ def test_bench_run(capsys, tmp_path):
     frame = pd.read_csv(out_csv)
     assert len(frame) == 4 and set(frame["seed"]) == {0, 1}
     assert len(pd.read_csv(tmp_path / "out-episodes.csv")) == 2 * 2 * 10
+    assert len(pd.read_csv(tmp_path / "out-yearly.csv")) == 2 * 2 * 4
+    for seed in (0, 1):
+        for kind in ("costs", "actions"):
+            png = tmp_path / f"out-beds_seed002-v0-seed{seed}-{kind}.png"
+            assert png.stat().st_size > 5_000  # a real figure, not an empty file
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,74 @@
+"""Figures of evaluation results (matplotlib, headless-safe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # no display needed; keeps an interactive backend if one is set
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_cost_distributions(episodes: pd.DataFrame, title: str = "", path: str | Path | None = None):
+    """Box plots of total cost per episode, one box per policy (and bound).
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        Columns ``policy`` and ``total_cost`` (one row per policy x episode).
+    title : str
+        Figure title.
+    path : path, optional
+        Save the figure there (PNG) and close it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    names = list(dict.fromkeys(episodes["policy"]))
+    data = [episodes.loc[episodes["policy"] == n, "total_cost"].to_numpy() / 1e6 for n in names]
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 4))
+    ax.boxplot(data, showmeans=True, whis=(5, 95))
+    ax.set_xticks(np.arange(1, len(names) + 1), names, rotation=20)
+    ax.set_ylabel("total cost per episode (millions)")
+    ax.set_title(title or "cost distribution (whiskers 5-95 %, triangle = mean)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_yearly_actions(yearly: pd.DataFrame, title: str = "", path: str | Path | None = None):
+    """Mean action per epoch (beds added per year), one line per policy.
+
+    Parameters
+    ----------
+    yearly : DataFrame
+        Index: epoch; columns: policies (:meth:`Evaluation.yearly_actions`).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in yearly.columns:
+        ax.plot(yearly.index, yearly[name], marker="o", markersize=3, label=name)
+    ax.set_xlabel("year")
+    ax.set_ylabel("mean action (beds added)")
+    ax.set_title(title or "decisions per year")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def _finish(fig, path: str | Path | None):
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        _pyplot().close(fig)
+    return fig
