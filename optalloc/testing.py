@@ -115,6 +115,14 @@ def _actions(policy: Policy, scenario: Scenario) -> tuple[np.ndarray, np.ndarray
     return tr.actions, tr.total_cost
 
 
+def check_metadata(policy: Policy, scenario: Scenario) -> None:
+    """Family and information set are among the documented values."""
+    from optalloc.policy import FAMILIES, INFORMATION
+
+    assert policy.family in FAMILIES, f"family {policy.family!r} is not one of {FAMILIES}"
+    assert policy.information in INFORMATION, f"information {policy.information!r} is not one of {INFORMATION}"
+
+
 def check_unfitted_raises(policy: Policy, scenario: Scenario) -> None:
     """Acting before ``fit`` raises ``NotFittedError``."""
     fresh = clone(policy)
@@ -193,6 +201,7 @@ def check_rejects_unsupported_scenario(policy: Policy, scenario: Scenario) -> No
 def policy_checks() -> list[Callable[[Policy, Scenario], None]]:
     """All policy checks, in order."""
     return [
+        check_metadata,
         check_unfitted_raises,
         check_fit_returns_self,
         check_actions_feasible,

@@ -24,6 +24,8 @@ def test_scenario_conformance(scenario_id, check):
 @pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
 @pytest.mark.parametrize("spec", list_policies(), ids=lambda s: s.id)
 def test_policy_conformance(spec, scenario_id, check):
+    for module in spec.requires:
+        pytest.importorskip(module)
     policy = oa.make_policy(spec.id, **spec.test_params)
     check(policy, oa.make_scenario(scenario_id, horizon=HORIZON))
 
