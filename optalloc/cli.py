@@ -23,6 +23,8 @@ EPILOG = """examples:
   optalloc list
   optalloc evaluate --scenario beds/seed002-v0 --policy dp --policy rigid --episodes 200 --seed 0
   optalloc evaluate --scenario beds/stochastic-v0 --policy dp --policy rigid:k=8 --set surge_probability=0.2
+  optalloc solve --scenario beds/stochastic-v0 --policy dp --out dp.zip
+  optalloc evaluate --scenario beds/stochastic-v0 --load dp.zip --policy rigid
   optalloc bench run benchmarks/suites/beds.toml
 """
 
@@ -178,6 +180,39 @@ def _suite_plots(result: Any, out: Path) -> list[Path]:
     return paths
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from optalloc.io import save_policy
+    from optalloc.registry import make_policy, make_scenario
+
+    scenario = make_scenario(args.scenario, **_parse_assignments(args.set, "scenario override"))
+    _, policy_id, params = _parse_policy(args.policy)
+    policy = make_policy(policy_id, **params)
+    policy._validate_params()
+    start = time.perf_counter()
+    policy.fit(scenario, seed=args.seed)
+    seconds = time.perf_counter() - start
+    out = Path(args.out) if args.out else Path("results") / f"{policy_id}-{scenario.id.replace('/', '_')}-seed{args.seed}.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = [save_policy(policy, out)]
+    curve = getattr(policy, "learning_curve_", None)
+    if curve is not None:
+        written.append(out.with_suffix(".learning-curve.csv"))
+        curve.to_csv(written[-1], index=False)
+    report = {"policy": policy_id, "params": policy.get_params(), "scenario": scenario.spec(), "seed": args.seed,
+              "fit_seconds": round(seconds, 3), "files": [str(p) for p in written]}
+    optimum = getattr(policy, "expected_cost_", None)
+    if optimum is not None:
+        report["expected_cost"] = optimum
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"fitted {policy_id} on {scenario.id} (seed {args.seed}) in {seconds:.2f} s")
+        if optimum is not None:
+            print(f"optimal expected cost: {_money(optimum)}")
+        print("wrote " + ", ".join(report["files"]))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 class _Parser(argparse.ArgumentParser):
     """argparse with the one-line error style of the rest of the CLI."""
@@ -205,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate policies on one scenario and print the comparison",
         description="Fit each policy (training paths use a separate random stream), run all of them on the "
-                    "same --episodes noise paths, and print mean cost ± 95%% CI, the paired difference to the "
+                    "same --episodes noise paths, and print mean cost ± 95% CI, the paired difference to the "
                     "reference policy and the gap to the best available bound (exact DP optimum, else hindsight).",
     )
     p.add_argument("--scenario", required=True, help="scenario id, e.g. beds/seed002-v0 (see 'optalloc list')")
@@ -222,13 +257,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
 
+    for name, verb in (("solve", "solve (DP, MILP)"), ("train", "train (RL, grid-searched heuristics)")):
+        p = sub.add_parser(
+            name,
+            help=f"{verb} one policy on one scenario and save it",
+            description=f"{verb.capitalize()} a policy on a scenario and save it as a zip (JSON manifest + arrays, "
+                        "no pickle) that 'optalloc evaluate --load FILE' reads. 'solve' and 'train' do the same "
+                        "thing: fit the policy.",
+        )
+        p.add_argument("--scenario", required=True, help="scenario id, e.g. beds/seed002-v0")
+        p.add_argument("--policy", required=True, metavar="ID[:k=v,...]", help="policy id with hyperparameters")
+        p.add_argument("--seed", type=int, default=0, help="seed of fitting (default 0)")
+        p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                       help="scenario parameter override; repeatable")
+        p.add_argument("--out", metavar="FILE", help="output zip (default results/<policy>-<scenario>-seed<seed>.zip)")
+        p.add_argument("--json", action="store_true", help="print a JSON report")
+        p.set_defaults(func=cmd_fit)
+
     bench = sub.add_parser("bench", help="benchmark suites (TOML files)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
     p = bench_sub.add_parser(
         "run",
         help="run a suite and print its comparison table",
         description="Run every scenario x seed x policy cell of a suite file on a process pool; all policies of a "
-                    "scenario and seed see the same noise paths. Prints mean cost ± 95%% CI, paired differences to "
+                    "scenario and seed see the same noise paths. Prints mean cost ± 95% CI, paired differences to "
                     "the reference and the gap to the best bound; writes the summary CSV and a per-episode CSV.",
     )
     p.add_argument("suite", help="suite file, e.g. benchmarks/suites/beds.toml")

@@ -114,3 +114,16 @@ def test_console_script_help():
     assert proc.returncode == 0 and "--episodes" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "optalloc.cli", "frobnicate"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_solve_then_evaluate_the_saved_policy(capsys, tmp_path):
+    out = tmp_path / "dp.zip"
+    code, text, _ = run(capsys, "solve", "--scenario", "beds/stochastic-v0", "--set", "horizon=4",
+                        "--policy", "dp", "--out", str(out), "--json")
+    report = json.loads(text)
+    assert code == 0 and out.exists() and report["expected_cost"] > 0
+    code, text, _ = run(capsys, "evaluate", "--scenario", "beds/stochastic-v0", "--set", "horizon=4",
+                        "--load", str(out), "--policy", "rigid:k=1", "--episodes", "300", "--json")
+    rows = {r["policy"]: r for r in json.loads(text)}
+    assert code == 0 and rows["dp"]["bound_kind"] == "exact optimum (dp)"
+    assert abs(rows["dp"]["mean_cost"] - report["expected_cost"]) < 3 * rows["dp"]["ci95"]
