@@ -89,6 +89,10 @@ class Scenario(ABC):
         Per-epoch discount factor applied to reported total cost (1 = none).
     action_space, observation_space : gymnasium.spaces.Space
         Spaces of a single episode's action and observation.
+    observation_scale : ndarray
+        Typical magnitude of each observation component (RL scaling).
+    cost_scale : float
+        Currency unit of RL rewards [currency].
     observation_names : tuple of str
         Meaning of each observation component.
     """
@@ -137,6 +141,37 @@ class Scenario(ABC):
     @abstractmethod
     def observation_space(self) -> spaces.Space:
         """Observation space of one episode."""
+
+    @property
+    def observation_scale(self) -> np.ndarray:
+        """Typical magnitude of each observation component, in the observation's units.
+
+        The Gymnasium adapters (:mod:`optalloc.rl`) divide every raw
+        observation by this vector so that a network sees components of order
+        one. It is a fixed, documented constant of the scenario (not fitted
+        to data), so scaled observations mean the same thing across runs.
+
+        Returns
+        -------
+        ndarray of float, shape ``observation_space.shape``
+            Strictly positive; the default is all ones (no scaling).
+        """
+        return np.ones(self.observation_space.shape)
+
+    @property
+    def cost_scale(self) -> float:
+        """Currency unit of RL rewards: a stage cost of ``cost_scale`` is a reward of -1.
+
+        The Gymnasium adapters use ``reward_scale = 1 / cost_scale`` by
+        default, so that rewards are of order one (e.g. millions of taka for
+        the bed family).
+
+        Returns
+        -------
+        float
+            Strictly positive, in the scenario's currency; the default is 1.0.
+        """
+        return 1.0
 
     @abstractmethod
     def initial_state(self, n: int) -> State:

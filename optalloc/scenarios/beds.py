@@ -30,7 +30,20 @@ Observation space
 -----------------
 ``Box(4,)``: ``[year t, beds in service before adding, population P_t,
 unattended patient-days of the previous year]`` in natural units (year
-index, beds, persons, patient-days). Unscaled; the RL adapter scales it.
+index, beds, persons, patient-days). Unscaled; the RL adapters
+(:mod:`optalloc.rl`) divide it by :attr:`BedScenario.observation_scale`::
+
+    [horizon, max_beds, initial_population * (1 + growth_rate)**horizon, days * base_demand]
+
+so the scaled components are the fraction of the horizon elapsed, of the bed
+cap in service, of the median final population, and of a year's mean
+patient-days at the initial population (all of order one).
+
+Rewards (RL adapters)
+---------------------
+``reward_t = -discount**t * cost_t / cost_scale`` with ``cost_scale = 1e6``:
+rewards are in millions of taka, and their undiscounted sum over an episode
+is minus the episode's reported (discounted) total cost in millions of taka.
 
 Costs (currency: taka)
 ----------------------
@@ -203,6 +216,28 @@ class BedScenario(Scenario):
     @property
     def observation_space(self) -> spaces.Box:
         return spaces.Box(low=0.0, high=np.inf, shape=(4,), dtype=np.float64)
+
+    @property
+    def observation_scale(self) -> np.ndarray:
+        """``[horizon, max_beds, initial_population * (1 + growth_rate)**horizon, days * base_demand]``.
+
+        Units: [years, beds, persons, patient-days]; see the module card. A
+        component whose formula gives 0 (no beds, no population, no demand) is
+        identically 0 and is scaled by 1 instead.
+        """
+        p = self.params
+        scale = np.array([
+            float(self.horizon),
+            float(self.max_beds),
+            p.initial_population * (1.0 + p.growth_rate) ** self.horizon,
+            float(p.days) * p.base_demand,
+        ])
+        return np.where(scale > 0, scale, 1.0)
+
+    @property
+    def cost_scale(self) -> float:
+        """One million taka: RL rewards are in millions of taka."""
+        return 1e6
 
     # ------------------------------------------------------------ dynamics (the one source)
     def population(self, t: np.ndarray | int, lattice: np.ndarray | int) -> np.ndarray:
