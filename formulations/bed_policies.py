@@ -38,11 +38,25 @@ class _BedMILPBase(Policy):
     family = "math_programming"
     supported_families = ("beds",)
 
-    def __init__(self, time_limit: float | None = None, mip_rel_gap: float | None = 1e-9) -> None:
+    def __init__(self, time_limit: float | None = None, mip_rel_gap: float | None = 1e-9,
+                 forecaster: str | None = None, forecast_cutoff: int = 2001) -> None:
         self.time_limit = time_limit
         self.mip_rel_gap = mip_rel_gap
+        self.forecaster = forecaster
+        self.forecast_cutoff = forecast_cutoff
+
+    def _plan_on(self, scenario: Scenario) -> Any:
+        """Build the model on the scenario, or on its forecast-population copy (``forecaster``)."""
+        from optalloc.policies.planning import planning_scenario
+
+        self._scenario = planning_scenario(scenario, self.forecaster, self.forecast_cutoff)
+        self._build(self._scenario)
+        return self._scenario
 
     def _validate_params(self) -> None:
+        from optalloc.policies.planning import check_forecast_params
+
+        check_forecast_params(type(self).__name__, self.forecaster, self.forecast_cutoff)
         if self.time_limit is not None and (not isinstance(self.time_limit, (int, float)) or self.time_limit <= 0):
             raise bad_value(type(self).__name__, "time_limit", "a positive number of seconds or None", self.time_limit)
         if self.mip_rel_gap is not None and (not isinstance(self.mip_rel_gap, (int, float)) or self.mip_rel_gap < 0):
@@ -98,6 +112,17 @@ class MILPPolicy(_BedMILPBase):
     The plan is therefore the optimal open-loop plan (the exact optimum when
     the population path is deterministic).
 
+    Parameters
+    ----------
+    time_limit : float, optional
+        HiGHS time limit per solve [s].
+    mip_rel_gap : float, optional
+        Relative MIP gap at which HiGHS stops.
+    forecaster : str, optional
+        Plan on this population forecast (:mod:`optalloc.policies.planning`).
+    forecast_cutoff : int
+        Last census year the forecaster sees.
+
     Attributes
     ----------
     plan_ : ndarray of int, shape (horizon,)
@@ -107,7 +132,7 @@ class MILPPolicy(_BedMILPBase):
     """
 
     def _fit(self, scenario: Scenario, seed: int | None) -> None:
-        self._build(scenario)
+        self._plan_on(scenario)
         self.plan_ = self._solve().astype(np.int64)
         self.objective_ = float(self._solver.history[-1].objective)
 
@@ -127,13 +152,14 @@ class RollingMILPPolicy(_BedMILPBase):
     costs are sunk: their weights are set to 0), loads the conditional
     expected shortage table and re-solves with the same persistent HiGHS
     instance. Decisions are a deterministic function of (year, beds,
-    population) and are cached on it.
+    population) and are cached on it. Parameters as :class:`MILPPolicy`; with
+    a ``forecaster`` every re-plan uses the forecast population path.
     """
 
     refit_on_load = True
 
     def _fit(self, scenario: Scenario, seed: int | None) -> None:
-        self._build(scenario)
+        self._plan_on(scenario)
         self._cache: dict[tuple[int, int, int], int] = {}
 
     def _decide(self, t: int, beds: int, lattice: int) -> int:

@@ -107,6 +107,9 @@ class BedParams:
     """Median yearly population growth [fraction/year]."""
     growth_step: float = 0.0
     """Lattice step of yearly log-growth (0: deterministic population) [log-units]."""
+    population_path: tuple[float, ...] | None = None
+    """Median population of each year [persons], replacing ``initial_population * (1 + growth_rate)**t``
+    (e.g. a forecast to plan on); at least ``horizon`` values; the lattice, if any, moves around it."""
     growth_step_probability: float = 0.25
     """Probability of each of the up and down lattice steps."""
     surge_probability: float = 0.0
@@ -199,6 +202,11 @@ class BedScenario(Scenario):
         number("growth_rate", -0.5, 1.0)
         number("growth_step_probability", 0.0, 0.5)
         number("surge_probability", 0.0, 1.0)
+        if p.population_path is not None:
+            path = np.asarray(p.population_path, dtype=float) if isinstance(p.population_path, (list, tuple)) else None
+            if path is None or path.ndim != 1 or len(path) < p.horizon or not np.all(np.isfinite(path) & (path > 0)):
+                raise bad_value(owner, "population_path", f"a list of at least {p.horizon} positive populations",
+                                p.population_path)
 
     # ------------------------------------------------------------ spaces
     @property
@@ -229,7 +237,8 @@ class BedScenario(Scenario):
         scale = np.array([
             float(self.horizon),
             float(self.max_beds),
-            p.initial_population * (1.0 + p.growth_rate) ** self.horizon,
+            float(np.max(self.median_population(np.arange(self.horizon)))) if p.population_path is not None
+            else p.initial_population * (1.0 + p.growth_rate) ** self.horizon,
             float(p.days) * p.base_demand,
         ])
         return np.where(scale > 0, scale, 1.0)
@@ -240,10 +249,16 @@ class BedScenario(Scenario):
         return 1e6
 
     # ------------------------------------------------------------ dynamics (the one source)
+    def median_population(self, t: np.ndarray | int) -> np.ndarray:
+        """Population [persons] in year ``t`` at lattice index 0: ``population_path`` or the growth trend."""
+        p = self.params
+        if p.population_path is not None:
+            return np.asarray(p.population_path, dtype=float)[np.asarray(t)]
+        return p.initial_population * np.exp(np.asarray(t) * np.log1p(p.growth_rate))
+
     def population(self, t: np.ndarray | int, lattice: np.ndarray | int) -> np.ndarray:
         """Population [persons] in year ``t`` at lattice index ``lattice`` (sum of steps)."""
-        p = self.params
-        return p.initial_population * np.exp(np.asarray(t) * np.log1p(p.growth_rate) + p.growth_step * np.asarray(lattice))
+        return self.median_population(t) * np.exp(self.params.growth_step * np.asarray(lattice))
 
     def demand_mean(self, t: np.ndarray | int, lattice: np.ndarray | int, surge: np.ndarray | bool) -> np.ndarray:
         """Mean daily bed demand ``m_t`` [beds]."""
@@ -314,8 +329,8 @@ class BedScenario(Scenario):
         p = self.params
         if p.growth_step == 0:
             return np.zeros(len(observation), dtype=np.int64)
-        t, pop = observation[:, 0], observation[:, 2]
-        return np.rint((np.log(pop / p.initial_population) - t * np.log1p(p.growth_rate)) / p.growth_step).astype(np.int64)
+        t, pop = observation[:, 0].astype(np.int64), observation[:, 2]
+        return np.rint(np.log(pop / self.median_population(t)) / p.growth_step).astype(np.int64)
 
     def expected_year_shortage(self, t: int, lattice: np.ndarray, beds: np.ndarray) -> np.ndarray:
         """Expected unattended patient-days in year ``t`` [patient-days], averaged over surge.
