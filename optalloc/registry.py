@@ -140,5 +140,22 @@ for _spec in (
     PolicySpec("hindsight", "optalloc.formulations.bed_policies:HindsightPolicy",
                "Oracle bound: the MILP on the episode's own realised demands (a bound, not a policy)",
                requires=("pyomo", "highspy")),
+    # Deep RL (torch). test_params: a few hundred env steps, no DP optimum, tiny evaluation.
+    PolicySpec("ppo", "optalloc.rl.ppo:PPOPolicy",
+               "Proximal policy optimisation with invalid-action masking (batched vector env, CleanRL style)",
+               {"total_timesteps": 96, "num_envs": 8, "num_steps": 6, "num_minibatches": 2, "update_epochs": 2,
+                "hidden_sizes": [16, 16], "eval_episodes": 2, "compute_optimum": False},
+               requires=("torch",)),
+    PolicySpec("a2c", "optalloc.rl.a2c:A2CPolicy",
+               "Advantage actor-critic as in the beds seed paper (lr 1e-4, gamma 0.99, 4,000 episodes)",
+               {"total_timesteps": 96, "num_envs": 8, "num_steps": 6, "hidden_sizes": [16, 16],
+                "eval_episodes": 2, "compute_optimum": False},
+               requires=("torch",)),
+    PolicySpec("dqn", "optalloc.rl.dqn:DQNPolicy",
+               "Deep Q-learning with replay, target network and masked epsilon-greedy exploration",
+               {"total_timesteps": 96, "num_envs": 8, "buffer_size": 96, "batch_size": 8, "learning_starts": 16,
+                "train_frequency": 8, "target_network_frequency": 32, "hidden_sizes": [16, 16],
+                "eval_episodes": 2, "compute_optimum": False},
+               requires=("torch",)),
 ):
     register_policy(_spec)

@@ -1,0 +1,273 @@
+"""Advantage actor-critic (A2C) with invalid-action masking, as in the beds seed paper.
+
+Kabir, Shuvo & Ahmed (2021, medRxiv 2021.10.06.21264654) train A2C with
+learning rate 1e-4, discount 0.99 and 4,000 episodes; those are the defaults
+here. The paper states nothing else, so the rest follows the A2C of Mnih et
+al. (2016) as stable-baselines3 implements it (n-step returns, RMSprop,
+separate 64x64 tanh actor and critic), with parallel episodes as in the
+synchronous A2C. ``train(A2CConfig(...), scenario, seed)`` returns a fitted
+:class:`A2CPolicy`; ``A2CPolicy(...).fit(scenario, seed=...)`` does the same.
+
+Implementation details
+----------------------
+1. **Batched vector env.** ``AllocationVectorEnv`` advances ``num_envs``
+   episodes with one batched call (autoreset ``SAME_STEP``; episodes share
+   the horizon and end together); training paths use the ``"train"`` stream.
+2. **Rewards** ``-reward_scale * discount**t * cost_t`` (the undiscounted
+   return is ``-reward_scale`` times the scenario's reported cost), divided
+   by a running standard deviation of the discounted return (``norm_reward``,
+   gymnasium's ``NormalizeReward``); observations are the raw ones divided
+   by ``scenario.observation_scale``.
+3. **Network**: separate actor and critic MLPs (``hidden_sizes``, tanh),
+   orthogonal initialisation (gain sqrt 2; actor output 0.01, critic output 1).
+4. **Invalid-action masking**: infeasible logits are ``-inf`` when sampling,
+   in the loss and at greedy acting.
+5. **Synchronous n-step updates**: every ``num_steps`` steps of all
+   ``num_envs`` episodes, one gradient step on the whole batch
+   (``num_envs * num_steps`` transitions; A2C's 16 actors x 5 steps by default).
+6. **Advantages** by GAE with ``gae_lambda = 1`` (plain n-step returns,
+   bootstrapped from the critic at the rollout's end); the horizon's end is
+   terminal, never bootstrapped. No advantage normalisation by default.
+7. **Loss** ``-mean(A * log pi) - ent_coef * H + vf_coef * mean((V - R)^2)``;
+   ``ent_coef = 0`` and ``vf_coef = 0.5`` (SB3 defaults).
+8. **RMSprop** (alpha 0.99, eps 1e-5, SB3's A2C optimiser) and global
+   gradient-norm clipping at ``max_grad_norm = 0.5``; constant learning rate.
+9. **Speed**: one torch thread, no per-episode Python loops, zero-copy
+   numpy/torch hand-over per step.
+10. **Reproducibility**: network initialised under ``torch.manual_seed(seed)``
+    (global generator restored), actions sampled from a seeded
+    ``torch.Generator``, env reset with ``seed``.
+11. **Learning curve** (``learning_curve_``): one row per update in which
+    episodes finished, plus evaluation rows; see
+    :class:`optalloc.rl.policy.TrainingLog`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from optalloc.exceptions import bad_value
+from optalloc.rl.policy import (
+    ActorCritic,
+    MaskedCategorical,
+    ReturnNormalizer,
+    TorchPolicy,
+    TrainingLog,
+    check_config,
+    make_vector_env,
+    seeded_torch,
+    training_threads,
+)
+from optalloc.scenario import Scenario
+
+
+@dataclass
+class A2CConfig:
+    """Hyperparameters of :func:`train`: the seed paper's where it states them, SB3's A2C otherwise."""
+
+    total_timesteps: int = 120_000
+    """Training budget [env steps]; 120,000 = the paper's 4,000 episodes of the 30-year scenario."""
+    num_envs: int = 16
+    """Parallel episodes (A2C's synchronous actors)."""
+    num_steps: int = 5
+    """Steps per episode between updates (n of the n-step return)."""
+    learning_rate: float = 1e-4
+    """RMSprop step size (the paper's 1e-4), constant."""
+    gamma: float = 0.99
+    """Discount of the return (the paper's 0.99; 1.0 optimises exactly the reported cost)."""
+    gae_lambda: float = 1.0
+    """GAE lambda; 1.0 gives the classic n-step advantage."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clipping threshold."""
+    rms_alpha: float = 0.99
+    """RMSprop smoothing constant."""
+    rms_eps: float = 1e-5
+    """RMSprop epsilon."""
+    norm_adv: bool = False
+    """Normalise advantages over each batch."""
+    norm_reward: bool = True
+    """Divide rewards by a running std of the discounted return (gymnasium's ``NormalizeReward``)."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the actor and of the critic (tanh)."""
+    reward_scale: float | None = None
+    """Reward = -reward_scale * discounted cost (None: the env's default for the scenario)."""
+    eval_interval: int = 20_000
+    """Evaluate the greedy policy every this many env steps (and at the end) [env steps]."""
+    eval_episodes: int = 100
+    """Fixed evaluation paths (``sample_noise(eval_seed, eval_episodes, "evaluate")``); 0: no evaluation."""
+    eval_seed: int = 0
+    """Seed of the evaluation paths."""
+    compute_optimum: bool = True
+    """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
+
+    def validate(self) -> None:
+        """Raise ``ConfigurationError`` naming the first invalid field."""
+        check_config("A2CPolicy", self,
+                     positive=("total_timesteps", "num_envs", "num_steps", "eval_interval", "learning_rate",
+                               "rms_eps"),
+                     non_negative=("ent_coef", "vf_coef", "max_grad_norm", "eval_episodes", "eval_seed"),
+                     unit=("gamma", "gae_lambda", "rms_alpha"))
+        if self.reward_scale is not None and not (isinstance(self.reward_scale, (int, float))
+                                                  and self.reward_scale > 0):
+            raise bad_value("A2CPolicy", "reward_scale", "a positive number or None", self.reward_scale)
+
+
+def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2CPolicy:
+    """Train A2C on ``scenario``; return the fitted greedy :class:`A2CPolicy`.
+
+    Parameters
+    ----------
+    config : A2CConfig
+    scenario : Scenario
+        A scenario with a discrete action space.
+    seed : int, optional
+        Seed of everything random in training (None: 0).
+    """
+    policy = A2CPolicy(**dataclasses.asdict(config))
+    seed = policy._start_fit(scenario, seed)
+    with training_threads(1):
+        # TRY NOT TO MODIFY: seeding and setup
+        gen = torch.Generator().manual_seed(seed)
+        envs = make_vector_env(scenario, config.num_envs, config.reward_scale)
+        with seeded_torch(seed):
+            agent = policy._make_network(policy.obs_dim_, policy.n_actions_)
+        policy.network_ = agent
+        optimizer = torch.optim.RMSprop(agent.parameters(), lr=config.learning_rate, alpha=config.rms_alpha,
+                                        eps=config.rms_eps)
+        log = TrainingLog(policy, scenario, eval_interval=config.eval_interval, eval_episodes=config.eval_episodes,
+                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
+        policy.optimum_ = log.optimum
+
+        N, S, A = config.num_envs, config.num_steps, policy.n_actions_
+        num_updates = -(-config.total_timesteps // (N * S))
+
+        # ALGO LOGIC: rollout storage
+        obs = torch.zeros((S, N, policy.obs_dim_))
+        masks = torch.zeros((S, N, A), dtype=torch.bool)
+        actions = torch.zeros((S, N), dtype=torch.int64)
+        rewards = torch.zeros((S, N))
+        dones = torch.zeros((S, N))
+
+        next_obs_np, infos = envs.reset(seed=seed)
+        next_obs = torch.from_numpy(next_obs_np)
+        next_mask = torch.from_numpy(infos["action_mask"])
+        next_done = torch.zeros(N)
+        normalizer = ReturnNormalizer(N, config.gamma) if config.norm_reward else None
+        episode_return = np.zeros(N)
+        env_steps = 0
+        finished = False
+
+        for update in range(1, num_updates + 1):
+            for step in range(S):
+                obs[step] = next_obs
+                masks[step] = next_mask
+                dones[step] = next_done
+                # ALGO LOGIC: action logic
+                with torch.no_grad():
+                    action = MaskedCategorical(agent.actor(next_obs), next_mask).sample(gen)
+                actions[step] = action
+
+                # TRY NOT TO MODIFY: execute the game and log data.
+                next_obs_np, reward, terminated, truncated, infos = envs.step(action.numpy())
+                env_steps += N
+                done = np.logical_or(terminated, truncated)
+                rewards[step] = torch.from_numpy(reward if normalizer is None else normalizer(reward, done))
+                episode_return += reward
+                if done.any():
+                    log.add_episodes(-episode_return[done] / envs.reward_scale)
+                    episode_return[done] = 0.0
+                    finished = True
+                next_obs = torch.from_numpy(next_obs_np)
+                next_mask = torch.from_numpy(infos["action_mask"])
+                next_done = torch.from_numpy(done.astype(np.float32))
+
+            # ALGO LOGIC: values and advantages (the horizon's end is terminal: no bootstrap)
+            b_obs = obs.reshape(N * S, -1)
+            values = agent.value(b_obs).reshape(S, N)
+            with torch.no_grad():
+                v = values.detach()
+                next_value = agent.value(next_obs)
+                advantages = torch.zeros_like(rewards)
+                lastgaelam = torch.zeros(N)
+                for t in reversed(range(S)):
+                    if t == S - 1:
+                        nextnonterminal, nextvalues = 1.0 - next_done, next_value
+                    else:
+                        nextnonterminal, nextvalues = 1.0 - dones[t + 1], v[t + 1]
+                    delta = rewards[t] + config.gamma * nextvalues * nextnonterminal - v[t]
+                    lastgaelam = delta + config.gamma * config.gae_lambda * nextnonterminal * lastgaelam
+                    advantages[t] = lastgaelam
+                returns = (advantages + v).reshape(-1)
+                b_advantages = advantages.reshape(-1)
+                if config.norm_adv and len(b_advantages) > 1:
+                    b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
+
+            # ALGO LOGIC: one synchronous gradient step on the batch
+            dist = MaskedCategorical(agent.actor(b_obs), masks.reshape(N * S, A))
+            pg_loss = -(b_advantages * dist.log_prob(actions.reshape(-1))).mean()
+            v_loss = ((values.reshape(-1) - returns) ** 2).mean()
+            loss = pg_loss - config.ent_coef * dist.entropy().mean() + config.vf_coef * v_loss
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+            optimizer.step()
+
+            last = update == num_updates
+            if finished or last or env_steps >= log.next_eval:
+                log.record(env_steps, final=last)
+                finished = False
+
+        agent.eval()
+        policy.learning_curve_ = log.frame()
+    return policy
+
+
+class A2CPolicy(TorchPolicy):
+    """Greedy policy of an A2C-trained actor; ``fit`` runs :func:`train`.
+
+    Parameters are the fields of :class:`A2CConfig` (same names, defaults and meaning).
+    """
+
+    config_class = A2CConfig
+
+    def __init__(
+        self,
+        total_timesteps: int = A2CConfig.total_timesteps,
+        num_envs: int = A2CConfig.num_envs,
+        num_steps: int = A2CConfig.num_steps,
+        learning_rate: float = A2CConfig.learning_rate,
+        gamma: float = A2CConfig.gamma,
+        gae_lambda: float = A2CConfig.gae_lambda,
+        ent_coef: float = A2CConfig.ent_coef,
+        vf_coef: float = A2CConfig.vf_coef,
+        max_grad_norm: float = A2CConfig.max_grad_norm,
+        rms_alpha: float = A2CConfig.rms_alpha,
+        rms_eps: float = A2CConfig.rms_eps,
+        norm_adv: bool = A2CConfig.norm_adv,
+        norm_reward: bool = A2CConfig.norm_reward,
+        hidden_sizes: tuple[int, ...] = A2CConfig.hidden_sizes,
+        reward_scale: float | None = A2CConfig.reward_scale,
+        eval_interval: int = A2CConfig.eval_interval,
+        eval_episodes: int = A2CConfig.eval_episodes,
+        eval_seed: int = A2CConfig.eval_seed,
+        compute_optimum: bool = A2CConfig.compute_optimum,
+    ) -> None:
+        self._store_params(locals())
+
+    def _fit(self, scenario: Scenario, seed: int | None) -> None:
+        self._adopt(train(self.config(), scenario, seed))
+
+    def _make_network(self, obs_dim: int, n_actions: int) -> nn.Module:
+        return ActorCritic(obs_dim, n_actions, tuple(self.hidden_sizes))
+
+
+__all__ = ["A2CConfig", "A2CPolicy", "train"]

@@ -1,0 +1,309 @@
+"""Deep Q-learning (DQN) with masked actions, in the manner of CleanRL's ``dqn.py``.
+
+For problems whose action set is small and discrete (beds: add 0..10 beds).
+``train(DQNConfig(...), scenario, seed)`` returns a fitted :class:`DQNPolicy`
+acting greedily on the learned Q-values; ``DQNPolicy(...).fit(scenario,
+seed=...)`` does the same through the Policy contract.
+
+Implementation details
+----------------------
+1. **Batched vector env.** ``AllocationVectorEnv`` advances ``num_envs``
+   episodes with one batched call (autoreset ``SAME_STEP``: the terminal step
+   returns the next episodes' first observations and ``infos["final_obs"]``);
+   training paths use the ``"train"`` stream.
+2. **Rewards** ``-reward_scale * discount**t * cost_t`` (undiscounted return =
+   ``-reward_scale`` times the reported cost, so ``gamma = 1`` is the exact
+   objective); observations are the raw ones divided by ``scenario.observation_scale``.
+3. **Q-network**: a tanh MLP (``hidden_sizes``) with one output per action,
+   orthogonal initialisation; a **target network** copied from it every
+   ``target_network_frequency`` env steps (Polyak weight ``tau``; 1 = hard copy).
+4. **Masking**: infeasible actions get Q = ``-inf`` for the greedy action,
+   the random exploratory action is uniform over feasible actions only, and
+   the TD target maximises over the next state's feasible actions.
+5. **Exploration**: epsilon-greedy, epsilon decayed linearly from
+   ``start_e`` to ``end_e`` over ``exploration_fraction`` of the budget.
+6. **Replay buffer** of the last ``buffer_size`` transitions (a circular
+   buffer of preallocated tensors, ``num_envs`` rows written per step);
+   learning starts after ``learning_starts`` env steps, then one gradient
+   step on a uniform minibatch of ``batch_size`` every ``train_frequency``
+   env steps.
+7. **TD target** ``r + gamma * (1 - done) * max_a' Q_target(s', a')``; the
+   horizon's end is terminal. Rewards are divided by the standard
+   deviation of the discounted return observed during the random
+   exploration of the first ``learning_starts`` steps (``norm_reward``; a
+   fixed scale, so replayed targets stay consistent). **Huber loss** (smooth L1, as SB3) and Adam
+   with global gradient-norm clipping at ``max_grad_norm``.
+8. **Speed**: one torch thread, vectorised epsilon-greedy, no per-episode
+   Python loops.
+9. **Reproducibility**: network initialised under ``torch.manual_seed(seed)``
+   (global generator restored); exploration and replay sampling draw from
+   ``numpy.random.default_rng(seed)``; env reset with ``seed``.
+10. **Learning curve** (``learning_curve_``): one row each time the parallel
+    episodes finish; see :class:`optalloc.rl.policy.TrainingLog`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from optalloc.exceptions import bad_value
+from optalloc.rl.policy import (
+    ReturnNormalizer,
+    TorchPolicy,
+    TrainingLog,
+    check_config,
+    make_vector_env,
+    masked,
+    masked_argmax,
+    mlp,
+    seeded_torch,
+    training_threads,
+)
+from optalloc.scenario import Scenario
+
+
+@dataclass
+class DQNConfig:
+    """Hyperparameters of :func:`train` (CleanRL's classic-control DQN, adapted)."""
+
+    total_timesteps: int = 300_000
+    """Training budget [env steps, summed over the parallel episodes]."""
+    num_envs: int = 16
+    """Parallel episodes of the batched vector env."""
+    learning_rate: float = 5e-4
+    """Adam step size."""
+    buffer_size: int = 50_000
+    """Replay buffer capacity [transitions]."""
+    gamma: float = 1.0
+    """Discount of the TD target (the reward already carries the scenario's discount)."""
+    tau: float = 1.0
+    """Target network update weight (1: hard copy)."""
+    target_network_frequency: int = 1_000
+    """Env steps between target network updates."""
+    batch_size: int = 128
+    """Minibatch size of each gradient step [transitions]."""
+    start_e: float = 1.0
+    """Initial exploration probability."""
+    end_e: float = 0.05
+    """Final exploration probability."""
+    exploration_fraction: float = 0.5
+    """Fraction of the budget over which epsilon decays from start_e to end_e."""
+    learning_starts: int = 5_000
+    """Env steps of pure exploration before learning starts."""
+    train_frequency: int = 4
+    """Env steps per gradient step (summed over the parallel episodes)."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clipping threshold."""
+    norm_reward: bool = True
+    """Divide rewards by the std of the discounted return seen in the first ``learning_starts`` steps, then fixed."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the Q-network (tanh)."""
+    reward_scale: float | None = None
+    """Reward = -reward_scale * discounted cost (None: the env's default for the scenario)."""
+    eval_interval: int = 20_000
+    """Evaluate the greedy policy every this many env steps (and at the end) [env steps]."""
+    eval_episodes: int = 100
+    """Fixed evaluation paths (``sample_noise(eval_seed, eval_episodes, "evaluate")``); 0: no evaluation."""
+    eval_seed: int = 0
+    """Seed of the evaluation paths."""
+    compute_optimum: bool = True
+    """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
+
+    def validate(self) -> None:
+        """Raise ``ConfigurationError`` naming the first invalid field."""
+        check_config("DQNPolicy", self,
+                     positive=("total_timesteps", "num_envs", "buffer_size", "target_network_frequency",
+                               "batch_size", "train_frequency", "eval_interval", "learning_rate"),
+                     non_negative=("learning_starts", "max_grad_norm", "eval_episodes", "eval_seed"),
+                     unit=("gamma", "tau", "start_e", "end_e", "exploration_fraction"))
+        if self.buffer_size < self.num_envs:
+            raise bad_value("DQNPolicy", "buffer_size", f"at least num_envs = {self.num_envs}", self.buffer_size)
+        if self.reward_scale is not None and not (isinstance(self.reward_scale, (int, float))
+                                                  and self.reward_scale > 0):
+            raise bad_value("DQNPolicy", "reward_scale", "a positive number or None", self.reward_scale)
+
+
+class QNetwork(nn.Module):
+    """Q-values of every action: a tanh MLP with one output per action."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.q = mlp(obs_dim, hidden, n_actions, out_std=1.0)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Q-values ``(n, n_actions)`` (unmasked)."""
+        return self.q(x)
+
+    forward = scores
+
+
+def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
+    """Epsilon decayed linearly from ``start_e`` to ``end_e`` over ``duration`` env steps."""
+    slope = (end_e - start_e) / max(duration, 1.0)
+    return max(slope * t + start_e, end_e)
+
+
+def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQNPolicy:
+    """Train DQN on ``scenario``; return the fitted greedy :class:`DQNPolicy`.
+
+    Parameters
+    ----------
+    config : DQNConfig
+    scenario : Scenario
+        A scenario with a discrete action space.
+    seed : int, optional
+        Seed of everything random in training (None: 0).
+    """
+    policy = DQNPolicy(**dataclasses.asdict(config))
+    seed = policy._start_fit(scenario, seed)
+    with training_threads(1):
+        # TRY NOT TO MODIFY: seeding and setup
+        rng = np.random.default_rng(seed)
+        envs = make_vector_env(scenario, config.num_envs, config.reward_scale)
+        with seeded_torch(seed):
+            q_network = policy._make_network(policy.obs_dim_, policy.n_actions_)
+            target_network = policy._make_network(policy.obs_dim_, policy.n_actions_)
+        target_network.load_state_dict(q_network.state_dict())
+        policy.network_ = q_network
+        optimizer = torch.optim.Adam(q_network.parameters(), lr=config.learning_rate)
+        log = TrainingLog(policy, scenario, eval_interval=config.eval_interval, eval_episodes=config.eval_episodes,
+                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
+        policy.optimum_ = log.optimum
+
+        N, A, B = config.num_envs, policy.n_actions_, config.buffer_size
+        # ALGO LOGIC: replay buffer (circular, preallocated)
+        rb_obs = torch.zeros((B, policy.obs_dim_))
+        rb_next_obs = torch.zeros((B, policy.obs_dim_))
+        rb_next_mask = torch.zeros((B, A), dtype=torch.bool)
+        rb_actions = torch.zeros(B, dtype=torch.int64)
+        rb_rewards = torch.zeros(B)
+        rb_dones = torch.zeros(B, dtype=torch.bool)
+        rb_pos, rb_full = 0, False
+
+        obs_np, infos = envs.reset(seed=seed)
+        mask_np = infos["action_mask"]
+        normalizer = ReturnNormalizer(N, config.gamma)
+        episode_return = np.zeros(N)
+        num_steps = -(-config.total_timesteps // N)
+        env_steps = gradient_steps = 0
+        next_target_update = config.target_network_frequency
+        exploration_steps = config.exploration_fraction * config.total_timesteps
+
+        for step in range(1, num_steps + 1):
+            # ALGO LOGIC: epsilon-greedy over feasible actions
+            epsilon = linear_schedule(config.start_e, config.end_e, exploration_steps, env_steps)
+            obs_t, mask_t = torch.from_numpy(obs_np), torch.from_numpy(mask_np)
+            random_actions = np.argmax(np.where(mask_np, rng.random((N, A)), -1.0), axis=1)
+            with torch.no_grad():
+                greedy = masked_argmax(q_network(obs_t), mask_t).numpy()
+            actions = np.where(rng.random(N) < epsilon, random_actions, greedy)
+
+            # TRY NOT TO MODIFY: execute the game and log data.
+            next_obs_np, reward, terminated, truncated, infos = envs.step(actions)
+            env_steps += N
+            done = np.logical_or(terminated, truncated)
+            normalizer.frozen = env_steps > config.learning_starts  # fixed scale once learning starts
+            normalizer.update(reward, done)
+            episode_return += reward
+            real_next_obs = next_obs_np
+            if done.any():
+                log.add_episodes(-episode_return[done] / envs.reward_scale)
+                episode_return[done] = 0.0
+                real_next_obs = np.where(done[:, None], np.stack(infos["final_obs"]), next_obs_np)
+
+            # TRY NOT TO MODIFY: save data to the replay buffer
+            rows = (rb_pos + np.arange(N)) % B
+            rows_t = torch.from_numpy(rows)
+            rb_obs[rows_t] = obs_t
+            rb_next_obs[rows_t] = torch.from_numpy(np.ascontiguousarray(real_next_obs, dtype=np.float32))
+            rb_next_mask[rows_t] = torch.from_numpy(infos["action_mask"])
+            rb_actions[rows_t] = torch.from_numpy(actions)
+            rb_rewards[rows_t] = torch.from_numpy(np.asarray(reward, dtype=np.float32))
+            rb_dones[rows_t] = torch.from_numpy(terminated)
+            rb_full = rb_full or rb_pos + N >= B
+            rb_pos = (rb_pos + N) % B
+            obs_np, mask_np = next_obs_np, infos["action_mask"]
+
+            # ALGO LOGIC: training
+            if env_steps > config.learning_starts:
+                due = (env_steps - config.learning_starts) // config.train_frequency
+                size = B if rb_full else rb_pos
+                while gradient_steps < due:
+                    gradient_steps += 1
+                    idx = torch.from_numpy(rng.integers(0, size, config.batch_size))
+                    with torch.no_grad():
+                        next_q = masked(target_network(rb_next_obs[idx]), rb_next_mask[idx]).max(dim=1).values
+                        next_q = torch.where(rb_dones[idx], torch.zeros(()), next_q)
+                        scale = normalizer.scale if config.norm_reward else 1.0
+                        td_target = rb_rewards[idx] / scale + config.gamma * next_q
+                    old_val = q_network(rb_obs[idx]).gather(1, rb_actions[idx].unsqueeze(1)).squeeze(1)
+                    loss = F.smooth_l1_loss(old_val, td_target)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(q_network.parameters(), config.max_grad_norm)
+                    optimizer.step()
+
+            # update the target network
+            if env_steps >= next_target_update:
+                next_target_update += config.target_network_frequency
+                with torch.no_grad():
+                    for target_param, param in zip(target_network.parameters(), q_network.parameters()):
+                        target_param.copy_(config.tau * param + (1.0 - config.tau) * target_param)
+
+            last = step == num_steps
+            if done.any() or last:
+                log.record(env_steps, final=last)
+
+        q_network.eval()
+        policy.learning_curve_ = log.frame()
+    return policy
+
+
+class DQNPolicy(TorchPolicy):
+    """Greedy policy of a DQN-trained Q-network; ``fit`` runs :func:`train`.
+
+    Parameters are the fields of :class:`DQNConfig` (same names, defaults and meaning).
+    """
+
+    config_class = DQNConfig
+
+    def __init__(
+        self,
+        total_timesteps: int = DQNConfig.total_timesteps,
+        num_envs: int = DQNConfig.num_envs,
+        learning_rate: float = DQNConfig.learning_rate,
+        buffer_size: int = DQNConfig.buffer_size,
+        gamma: float = DQNConfig.gamma,
+        tau: float = DQNConfig.tau,
+        target_network_frequency: int = DQNConfig.target_network_frequency,
+        batch_size: int = DQNConfig.batch_size,
+        start_e: float = DQNConfig.start_e,
+        end_e: float = DQNConfig.end_e,
+        exploration_fraction: float = DQNConfig.exploration_fraction,
+        learning_starts: int = DQNConfig.learning_starts,
+        train_frequency: int = DQNConfig.train_frequency,
+        max_grad_norm: float = DQNConfig.max_grad_norm,
+        norm_reward: bool = DQNConfig.norm_reward,
+        hidden_sizes: tuple[int, ...] = DQNConfig.hidden_sizes,
+        reward_scale: float | None = DQNConfig.reward_scale,
+        eval_interval: int = DQNConfig.eval_interval,
+        eval_episodes: int = DQNConfig.eval_episodes,
+        eval_seed: int = DQNConfig.eval_seed,
+        compute_optimum: bool = DQNConfig.compute_optimum,
+    ) -> None:
+        self._store_params(locals())
+
+    def _fit(self, scenario: Scenario, seed: int | None) -> None:
+        self._adopt(train(self.config(), scenario, seed))
+
+    def _make_network(self, obs_dim: int, n_actions: int) -> nn.Module:
+        return QNetwork(obs_dim, n_actions, tuple(self.hidden_sizes))
+
+
+__all__ = ["DQNConfig", "DQNPolicy", "train"]

@@ -1,0 +1,412 @@
+"""Pieces the deep-RL agents (``ppo.py``, ``a2c.py``, ``dqn.py``) really share.
+
+* :class:`TorchPolicy`: the fitted-policy side of every agent: greedy masked
+  ``act_batch`` on raw scenario observations, and the checkpoint hooks that
+  :mod:`optalloc.io` uses to save the network as a torch ``state_dict``.
+* :func:`masked`, :class:`MaskedCategorical`, :func:`masked_argmax`: infeasible
+  actions get a logit / Q-value of ``-inf``, so they are never sampled nor chosen.
+* :func:`scale_observations`: the observation transform of the RL envs
+  (raw observation divided by ``scenario.observation_scale``, as float32).
+* :func:`make_vector_env`: the batched training env, with its autoreset mode checked.
+* :class:`ActorCritic` (PPO and A2C) and :func:`mlp`: small tanh MLPs with
+  orthogonal initialisation.
+* :class:`ReturnNormalizer`: rewards divided by a running std of the return.
+* :class:`TrainingLog`: the learning curve (training episode costs, periodic
+  greedy evaluation on fixed paths, gap to the exact optimum).
+
+Everything algorithm-specific (networks, losses, loops) stays in the agent's own file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from optalloc.exceptions import UnsupportedScenarioError, bad_value
+from optalloc.policy import Policy
+from optalloc.scenario import Scenario
+
+#: Columns of ``learning_curve_``.
+LEARNING_CURVE_COLUMNS = ("env_steps", "wall_s", "episode_cost_mean", "eval_cost", "gap_to_optimum_pct")
+_CURVE_PREFIX = "learning_curve_:"
+
+
+# ---------------------------------------------------------------- observations and masks
+def observation_scale(scenario: Scenario) -> np.ndarray:
+    """The scale the RL envs divide raw observations by (``scenario.observation_scale``, validated)."""
+    from optalloc.rl.env import scaled_observation_space
+
+    return scaled_observation_space(scenario)[1]
+
+
+def scale_observations(observations: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Raw scenario observations ``(n, d)`` to network inputs, as the envs do: ``observations / scale`` in float32."""
+    return (np.asarray(observations, dtype=np.float64) / scale).astype(np.float32)
+
+
+def make_vector_env(scenario: Scenario, num_envs: int, reward_scale: float | None) -> Any:
+    """The agents' training env: ``AllocationVectorEnv`` on the ``"train"`` stream, autoreset ``SAME_STEP``.
+
+    The agents' loops rely on same-step autoreset (the terminal step returns
+    the next episodes' first observations, ``infos["final_obs"]`` the last
+    ones), so the mode is checked rather than assumed.
+    """
+    from gymnasium.vector import AutoresetMode
+
+    from optalloc.rl.vector_env import AllocationVectorEnv
+
+    envs = AllocationVectorEnv(scenario, num_envs, reward_scale=reward_scale, stream="train")
+    mode = envs.metadata.get("autoreset_mode")
+    if mode != AutoresetMode.SAME_STEP:
+        raise RuntimeError(f"The RL agents need a vector env with autoreset mode SAME_STEP; got {mode}.")
+    return envs
+
+
+def masked(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``scores`` with infeasible entries (``mask == False``) set to ``-inf``."""
+    return torch.where(mask, scores, torch.tensor(-torch.inf, dtype=scores.dtype))
+
+
+def masked_argmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Greedy feasible action per row (ties: the smallest index)."""
+    return torch.argmax(masked(scores, mask), dim=1)
+
+
+class MaskedCategorical:
+    """Categorical distribution over the feasible actions of each row.
+
+    Infeasible logits are ``-inf``: zero probability, never sampled. Entropy
+    and log-probabilities are computed so that masked entries give neither
+    ``nan`` values nor ``nan`` gradients.
+    """
+
+    def __init__(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
+        self.mask = mask
+        self.log_probs = torch.log_softmax(masked(logits, mask), dim=1)
+
+    def sample(self, generator: torch.Generator) -> torch.Tensor:
+        """One action per row by the Gumbel-max trick, drawing from ``generator``."""
+        u = torch.rand(self.log_probs.shape, generator=generator).clamp_(min=1e-12)
+        return torch.argmax(self.log_probs - torch.log(-torch.log(u)), dim=1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """Log-probability of ``actions`` (n,)."""
+        return self.log_probs.gather(1, actions.long().unsqueeze(1)).squeeze(1)
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy per row, over feasible actions only."""
+        safe = torch.where(self.mask, self.log_probs, torch.zeros((), dtype=self.log_probs.dtype))
+        return -(self.log_probs.exp() * safe).sum(dim=1)
+
+
+# ---------------------------------------------------------------- networks
+def layer_init(layer: nn.Linear, std: float = float(np.sqrt(2)), bias: float = 0.0) -> nn.Linear:
+    """Orthogonal weights with gain ``std`` and constant bias (CleanRL's ``layer_init``)."""
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, out_std: float) -> nn.Sequential:
+    """A tanh MLP ``inputs -> hidden... -> outputs`` with orthogonal initialisation."""
+    layers: list[nn.Module] = []
+    width = inputs
+    for h in hidden:
+        layers += [layer_init(nn.Linear(width, h)), nn.Tanh()]
+        width = h
+    layers.append(layer_init(nn.Linear(width, outputs), std=out_std))
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    """Separate actor and critic tanh MLPs (CleanRL's ``Agent``; SB3's default ``MlpPolicy`` layout).
+
+    The actor's output layer starts near zero (gain 0.01), so the initial
+    policy is close to uniform over the feasible actions; the critic's has gain 1.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.actor = mlp(obs_dim, hidden, n_actions, out_std=0.01)
+        self.critic = mlp(obs_dim, hidden, 1, out_std=1.0)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Action logits ``(n, n_actions)`` (unmasked)."""
+        return self.actor(x)
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        """State values ``(n,)``."""
+        return self.critic(x).squeeze(-1)
+
+
+class ReturnNormalizer:
+    """Scale rewards by a running standard deviation of the discounted return.
+
+    The semantics of gymnasium's ``NormalizeReward`` wrapper (and SB3's
+    ``VecNormalize(norm_reward=True)``), vectorised over parallel episodes:
+    the discounted return ``R <- gamma * R + r`` (reset at episode ends) feeds
+    a running variance, and rewards are divided by its square root. Keeps the
+    critic's targets of order one whatever the scenario's currency.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, epsilon: float = 1e-8) -> None:
+        self.gamma, self.epsilon = gamma, epsilon
+        self.returns = np.zeros(num_envs)
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+        self.frozen = False
+
+    @property
+    def scale(self) -> float:
+        """Current divisor of the rewards."""
+        return float(np.sqrt(self.var + self.epsilon))
+
+    def update(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        """Advance the running returns by one step and update the variance (unless frozen)."""
+        self.returns = self.returns * self.gamma + rewards
+        if not self.frozen:
+            # Parallel (Chan et al.) update of the running mean and variance with this step's batch.
+            batch_mean, batch_var, n = float(self.returns.mean()), float(self.returns.var()), len(self.returns)
+            delta, total = batch_mean - self.mean, self.count + n
+            m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+            self.mean, self.var, self.count = self.mean + delta * n / total, m2 / total, total
+        self.returns[dones] = 0.0
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """Update with this step's rewards and return them normalised."""
+        self.update(rewards, dones)
+        return rewards / self.scale
+
+
+@contextlib.contextmanager
+def training_threads(n: int = 1) -> Iterator[None]:
+    """Run torch on ``n`` intra-op threads inside the block (small networks gain nothing from more)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Seed torch's global generator inside the block (network initialisation) and restore it after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+# ---------------------------------------------------------------- configuration checks
+def check_config(owner: str, config: Any, *, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+                 unit: tuple[str, ...] = ()) -> None:
+    """Raise :class:`~optalloc.exceptions.ConfigurationError` for a bad config field.
+
+    ``positive``: integers (or numbers, if the field's default is a float) > 0;
+    ``non_negative``: numbers >= 0; ``unit``: numbers in [0, 1].
+    """
+    for name in positive:
+        value = getattr(config, name)
+        integer = isinstance(getattr(type(config), name, 1), int)
+        kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
+            raise bad_value(owner, name, "a positive integer" if integer else "a positive number", value)
+    for name in non_negative:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0:
+            raise bad_value(owner, name, "a non-negative number", value)
+    for name in unit:
+        value = getattr(config, name)
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not number or not 0 <= value <= 1:
+            raise bad_value(owner, name, "a number in [0, 1]", value)
+    hidden = getattr(config, "hidden_sizes", (1,))
+    if (not isinstance(hidden, (tuple, list)) or not hidden
+            or not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in hidden)):
+        raise bad_value(owner, "hidden_sizes", "a non-empty list of positive integers", hidden)
+
+
+# ---------------------------------------------------------------- training log
+def exact_optimum(scenario: Scenario) -> float | None:
+    """Optimal expected cost by backward induction, if the scenario has an exact tabular model."""
+    if not hasattr(scenario, "tabular_stages"):
+        return None
+    from optalloc.policies.dp import DPPolicy
+
+    return float(DPPolicy().fit(scenario).expected_cost_)
+
+
+class TrainingLog:
+    """The learning curve of one training run.
+
+    Each :meth:`record` adds a row: ``env_steps`` (environment steps so far,
+    summed over parallel episodes), ``wall_s`` (seconds since training
+    started), ``episode_cost_mean`` (mean reported total cost of the training
+    episodes finished since the previous row; NaN if none), ``eval_cost``
+    (mean total cost of the current greedy policy on ``eval_episodes`` fixed
+    evaluation paths; evaluated every ``eval_interval`` env steps and at the
+    end, NaN otherwise) and ``gap_to_optimum_pct`` (``100 * (eval_cost -
+    optimum) / optimum`` when the exact optimum is known, else NaN). Costs
+    are in the scenario's currency.
+    """
+
+    def __init__(self, policy: Policy, scenario: Scenario, *, eval_interval: int, eval_episodes: int,
+                 eval_seed: int, compute_optimum: bool) -> None:
+        self.policy, self.scenario = policy, scenario
+        self.eval_interval = eval_interval
+        self.eval_noise = scenario.sample_noise(eval_seed, eval_episodes, "evaluate") if eval_episodes > 0 else None
+        self.optimum = exact_optimum(scenario) if compute_optimum else None
+        self.next_eval = eval_interval
+        self.rows: list[tuple[float, ...]] = []
+        self.pending: list[np.ndarray] = []
+        self.start = time.perf_counter()
+
+    def add_episodes(self, costs: np.ndarray) -> None:
+        """Reported total costs of training episodes that just finished."""
+        self.pending.append(np.asarray(costs, dtype=np.float64))
+
+    def evaluate(self) -> float:
+        """Mean total cost of the current greedy policy on the evaluation paths."""
+        from optalloc.evaluation import rollout
+
+        assert self.eval_noise is not None
+        return float(rollout(self.policy, self.scenario, self.eval_noise).total_cost.mean())
+
+    def record(self, env_steps: int, *, final: bool = False) -> None:
+        """Add a row; evaluate if ``eval_interval`` env steps passed since the last evaluation, or ``final``."""
+        eval_cost = gap = np.nan
+        if self.eval_noise is not None and (final or env_steps >= self.next_eval):
+            eval_cost = self.evaluate()
+            while self.next_eval <= env_steps:
+                self.next_eval += self.eval_interval
+            if self.optimum:
+                gap = 100.0 * (eval_cost - self.optimum) / self.optimum
+        costs = np.concatenate(self.pending) if self.pending else np.empty(0)
+        self.pending = []
+        mean = float(costs.mean()) if len(costs) else np.nan
+        self.rows.append((float(env_steps), time.perf_counter() - self.start, mean, eval_cost, gap))
+
+    def frame(self) -> pd.DataFrame:
+        """The learning curve as a DataFrame with :data:`LEARNING_CURVE_COLUMNS`."""
+        frame = pd.DataFrame(self.rows, columns=list(LEARNING_CURVE_COLUMNS), dtype=np.float64)
+        frame["env_steps"] = frame["env_steps"].astype(np.int64)
+        return frame
+
+
+# ---------------------------------------------------------------- the fitted policy
+class TorchPolicy(Policy):
+    """Base of the torch agents' policies: greedy masked action of a network, and checkpoint hooks.
+
+    Subclasses set ``config_class`` (the agent's config dataclass), implement
+    ``_fit`` (calling the agent's ``train``) and ``_make_network(obs_dim,
+    n_actions)``; the network's ``scores(x)`` gives one score per action
+    (logits or Q-values), whose feasible argmax is the greedy action.
+
+    Fitted attributes
+    -----------------
+    network_ : torch.nn.Module
+        The trained network (CPU, eval mode).
+    obs_scale_ : ndarray
+        Observation scale of the scenario trained on (``observation_scale``).
+    obs_dim_, n_actions_ : int
+        Network input and output sizes.
+    optimum_ : float or None
+        Exact optimal expected cost of the training scenario, if computed.
+    learning_curve_ : pandas.DataFrame
+        See :class:`TrainingLog`.
+    """
+
+    family: ClassVar[str] = "rl"
+    config_class: ClassVar[type]
+
+    def _store_params(self, params: Mapping[str, Any]) -> None:
+        """``__init__`` helper: keep every hyperparameter verbatim (no work, no validation)."""
+        for name in self._param_names():
+            setattr(self, name, params[name])
+
+    def config(self) -> Any:
+        """The agent's config dataclass built from this policy's hyperparameters."""
+        params = self.get_params()
+        if isinstance(params.get("hidden_sizes"), list):
+            params["hidden_sizes"] = tuple(params["hidden_sizes"])
+        return self.config_class(**params)
+
+    def _validate_params(self) -> None:
+        self.config().validate()
+
+    # ------------------------------------------------------------ fitting plumbing used by train()
+    def _start_fit(self, scenario: Scenario, seed: int | None) -> int:
+        """Do what :meth:`Policy.fit` does before ``_fit``; return the seed to use (``None`` -> 0)."""
+        if not isinstance(scenario.action_space, spaces.Discrete):
+            raise UnsupportedScenarioError(
+                f"{type(self).__name__} needs a discrete action space; scenario {scenario.id!r} has "
+                f"{scenario.action_space}."
+            )
+        self._validate_params()
+        self.scenario_spec_ = scenario.spec()
+        self.fit_seed_ = seed
+        self._scenario = scenario
+        self.obs_scale_ = observation_scale(scenario)
+        self.obs_dim_ = int(np.prod(scenario.observation_space.shape))
+        self.n_actions_ = int(scenario.action_space.n)
+        return 0 if seed is None else int(seed)
+
+    def _adopt(self, fitted: TorchPolicy) -> None:
+        """Take over the fitted attributes of ``fitted`` (what ``train`` returned)."""
+        for key, value in vars(fitted).items():
+            if key.endswith("_") and not key.startswith("__"):
+                setattr(self, key, value)
+        self._scenario = fitted._scenario
+
+    def _make_network(self, obs_dim: int, n_actions: int) -> nn.Module:
+        """The agent's untrained network for these sizes (from the hyperparameters)."""
+        raise NotImplementedError
+
+    def is_fitted(self) -> bool:
+        """Whether a trained network is there (a failed ``fit`` leaves the policy unfitted)."""
+        return super().is_fitted() and hasattr(self, "network_")
+
+    # ------------------------------------------------------------ acting
+    def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Greedy feasible action per row, for raw (unscaled) scenario observations."""
+        self._check_fitted()
+        obs = np.asarray(observations).reshape(len(observations), -1)
+        mask = np.asarray(infos["action_mask"], dtype=bool)
+        if mask.shape != (len(obs), self.n_actions_):
+            raise bad_value(type(self).__name__, "infos['action_mask']", f"a bool array of shape ({len(obs)}, "
+                            f"{self.n_actions_})", f"shape {mask.shape}")
+        with torch.inference_mode():
+            scores = self.network_.scores(torch.from_numpy(scale_observations(obs, self.obs_scale_)))
+            return masked_argmax(scores, torch.from_numpy(mask)).numpy().astype(np.int64)
+
+    # ------------------------------------------------------------ persistence hooks (optalloc.io)
+    def _state(self) -> dict[str, Any]:
+        """Fitted state other than the network: JSON values and numpy arrays."""
+        state = {k: v for k, v in super()._state().items() if k not in ("network_", "learning_curve_")}
+        for column in LEARNING_CURVE_COLUMNS:
+            state[_CURVE_PREFIX + column] = self.learning_curve_[column].to_numpy()
+        return state
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`_state` saved (the network comes through :meth:`_load_torch_state`)."""
+        curve = {k[len(_CURVE_PREFIX):]: np.asarray(v) for k, v in state.items() if k.startswith(_CURVE_PREFIX)}
+        super()._load_state({k: v for k, v in state.items() if not k.startswith(_CURVE_PREFIX)})
+        self.obs_scale_ = np.asarray(self.obs_scale_, dtype=np.float64)
+        self.learning_curve_ = pd.DataFrame({c: curve[c] for c in LEARNING_CURVE_COLUMNS})
+
+    def _torch_state(self) -> dict[str, torch.Tensor]:
+        """The network's ``state_dict`` (saved as ``state.pt``)."""
+        return self.network_.state_dict()
+
+    def _load_torch_state(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """Rebuild the network from the hyperparameters and load ``state_dict`` (strict)."""
+        network = self._make_network(int(self.obs_dim_), int(self.n_actions_))
+        network.load_state_dict(state_dict, strict=True)
+        self.network_ = network.eval()
