@@ -36,7 +36,6 @@ Example
 from __future__ import annotations
 
 import importlib
-import inspect
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -52,6 +51,7 @@ from optalloc.exceptions import (
     OptallocError,
     UnknownIdError,
 )
+from optalloc.params import HyperParams
 
 #: Package-data location of the census series (inside the ``optalloc`` package).
 CENSUS_RESOURCE = ("data", "beds", "abhaynagar_population.csv")
@@ -117,7 +117,7 @@ def check_series(owner: str, years: Any, population: Any, min_points: int) -> tu
     return t, p
 
 
-class Forecaster:
+class Forecaster(HyperParams):
     """Base class of population forecasters.
 
     Subclasses set their hyperparameters in ``__init__`` (keywords only, no
@@ -137,30 +137,6 @@ class Forecaster:
 
     #: Fewest training points the model accepts.
     min_points: ClassVar[int] = 2
-
-    # ------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> Self:
-        """Set hyperparameters (validated at the next :meth:`fit`)."""
-        valid = self._param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise _bad(type(self).__name__, key, f"one of {valid}", repr(key))
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     @property
     def name(self) -> str:

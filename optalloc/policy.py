@@ -14,20 +14,20 @@ in :meth:`Policy.reset`; they are bounds, never ranked as policies.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from optalloc.exceptions import NotFittedError, UnsupportedScenarioError
+from optalloc.params import HyperParams
 from optalloc.scenario import Noise, Scenario
 
 FAMILIES = ("heuristic", "math_programming", "dynamic_programming", "rl")
 INFORMATION = ("non_anticipative", "oracle")
 
 
-class Policy:
+class Policy(HyperParams):
     """Base class of every decision policy.
 
     Class attributes
@@ -50,35 +50,6 @@ class Policy:
     exact: ClassVar[bool] = False
     #: Registry id, set by :func:`optalloc.registry.make_policy`.
     policy_id: str = ""
-
-    # ------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> Self:
-        """Set hyperparameters (no validation until ``fit``)."""
-        valid = set(self._param_names())
-        for key, value in params.items():
-            if key not in valid:
-                from optalloc.exceptions import bad_value
-
-                raise bad_value(type(self).__name__, key, f"one of {sorted(valid)}", key)
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     @property
     def name(self) -> str:
