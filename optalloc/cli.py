@@ -189,15 +189,26 @@ def cmd_fit(args: argparse.Namespace) -> int:
     policy = make_policy(policy_id, **params)
     policy._validate_params()
     start = time.perf_counter()
-    policy.fit(scenario, seed=args.seed)
+    if policy.family == "rl":
+        from optalloc.rl.policy import training_progress
+
+        with training_progress(not args.json):
+            policy.fit(scenario, seed=args.seed)
+    else:
+        policy.fit(scenario, seed=args.seed)
     seconds = time.perf_counter() - start
     out = Path(args.out) if args.out else Path("results") / f"{policy_id}-{scenario.id.replace('/', '_')}-seed{args.seed}.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
     written = [save_policy(policy, out)]
     curve = getattr(policy, "learning_curve_", None)
     if curve is not None:
+        from optalloc.plots import plot_learning_curves
+
         written.append(out.with_suffix(".learning-curve.csv"))
         curve.to_csv(written[-1], index=False)
+        written.append(out.with_suffix(".learning-curve.png"))
+        plot_learning_curves({f"{policy_id} seed {args.seed}": curve}, getattr(policy, "optimum_", None),
+                             f"{policy_id} on {scenario.id}", written[-1])
     report = {"policy": policy_id, "params": policy.get_params(), "scenario": scenario.spec(), "seed": args.seed,
               "fit_seconds": round(seconds, 3), "files": [str(p) for p in written]}
     optimum = getattr(policy, "expected_cost_", None)

@@ -67,6 +67,34 @@ def plot_yearly_actions(yearly: pd.DataFrame, title: str = "", path: str | Path 
     return _finish(fig, path)
 
 
+def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None = None, title: str = "",
+                         path: str | Path | None = None):
+    """Evaluation cost against environment steps, one line per run, with the exact optimum.
+
+    Parameters
+    ----------
+    curves : dict of name to DataFrame
+        Learning curves with columns ``env_steps`` and ``eval_cost`` (rows
+        with NaN ``eval_cost`` are skipped).
+    optimum : float, optional
+        The exact optimal expected cost, drawn as a horizontal line.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, curve in curves.items():
+        rows = curve.dropna(subset=["eval_cost"])
+        ax.plot(rows["env_steps"], rows["eval_cost"] / 1e6, marker="o", markersize=2, label=name)
+    if optimum is not None:
+        ax.axhline(optimum / 1e6, color="black", linestyle="--", label="DP optimum")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("cost on evaluation paths (millions)")
+    ax.set_title(title or "learning curves")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
 def _finish(fig, path: str | Path | None):
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -143,7 +143,8 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
         policy.network_ = agent
         optimizer = torch.optim.RMSprop(agent.parameters(), lr=config.learning_rate, alpha=config.rms_alpha,
                                         eps=config.rms_eps)
-        log = TrainingLog(policy, scenario, eval_interval=config.eval_interval, eval_episodes=config.eval_episodes,
+        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
+                          eval_episodes=config.eval_episodes,
                           eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
         policy.optimum_ = log.optimum
 

@@ -172,7 +172,8 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
         target_network.load_state_dict(q_network.state_dict())
         policy.network_ = q_network
         optimizer = torch.optim.Adam(q_network.parameters(), lr=config.learning_rate)
-        log = TrainingLog(policy, scenario, eval_interval=config.eval_interval, eval_episodes=config.eval_episodes,
+        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
+                          eval_episodes=config.eval_episodes,
                           eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
         policy.optimum_ = log.optimum
 

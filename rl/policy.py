@@ -243,6 +243,31 @@ def exact_optimum(scenario: Scenario) -> float | None:
     return float(DPPolicy().fit(scenario).expected_cost_)
 
 
+_SHOW_PROGRESS = False
+
+
+@contextlib.contextmanager
+def training_progress(enabled: bool = True) -> Iterator[None]:
+    """Show a progress bar (env steps, gap to the optimum) while agents train inside this block.
+
+    The command line turns it on; library calls stay quiet by default.
+    """
+    global _SHOW_PROGRESS
+    previous, _SHOW_PROGRESS = _SHOW_PROGRESS, enabled
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS = previous
+
+
+def _progress_bar(total: int | None, description: str) -> Any:
+    if not _SHOW_PROGRESS:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="step", unit_scale=True, leave=False)
+
+
 class TrainingLog:
     """The learning curve of one training run.
 
@@ -258,8 +283,9 @@ class TrainingLog:
     """
 
     def __init__(self, policy: Policy, scenario: Scenario, *, eval_interval: int, eval_episodes: int,
-                 eval_seed: int, compute_optimum: bool) -> None:
+                 eval_seed: int, compute_optimum: bool, total_steps: int | None = None) -> None:
         self.policy, self.scenario = policy, scenario
+        self.bar = _progress_bar(total_steps, f"train {type(policy).__name__} on {scenario.id}")
         self.eval_interval = eval_interval
         self.eval_noise = scenario.sample_noise(eval_seed, eval_episodes, "evaluate") if eval_episodes > 0 else None
         self.optimum = exact_optimum(scenario) if compute_optimum else None
@@ -292,6 +318,12 @@ class TrainingLog:
         self.pending = []
         mean = float(costs.mean()) if len(costs) else np.nan
         self.rows.append((float(env_steps), time.perf_counter() - self.start, mean, eval_cost, gap))
+        if self.bar is not None:
+            self.bar.update(env_steps - self.bar.n)
+            if not np.isnan(gap):
+                self.bar.set_postfix_str(f"gap to optimum {gap:.2f} %")
+            if final:
+                self.bar.close()
 
     def frame(self) -> pd.DataFrame:
         """The learning curve as a DataFrame with :data:`LEARNING_CURVE_COLUMNS`."""

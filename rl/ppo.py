@@ -172,7 +172,8 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
             agent = policy._make_network(policy.obs_dim_, policy.n_actions_)
         policy.network_ = agent
         optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
-        log = TrainingLog(policy, scenario, eval_interval=config.eval_interval, eval_episodes=config.eval_episodes,
+        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
+                          eval_episodes=config.eval_episodes,
                           eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
         policy.optimum_ = log.optimum
 

@@ -127,3 +127,19 @@ def test_solve_then_evaluate_the_saved_policy(capsys, tmp_path):
     rows = {r["policy"]: r for r in json.loads(text)}
     assert code == 0 and rows["dp"]["bound_kind"] == "exact optimum (dp)"
     assert abs(rows["dp"]["mean_cost"] - report["expected_cost"]) < 3 * rows["dp"]["ci95"]
+
+
+def test_train_writes_checkpoint_and_learning_curve(capsys, tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "ppo.zip"
+    code, text, _ = run(capsys, "train", "--scenario", "beds/seed002-v0", "--set", "horizon=4", "--policy",
+                        "ppo:total_timesteps=2048,num_envs=16,num_steps=16,eval_interval=1024,eval_episodes=8",
+                        "--out", str(out), "--json")
+    report = json.loads(text)
+    assert code == 0 and out.exists()
+    import pandas as pd
+
+    curve = pd.read_csv(out.with_suffix(".learning-curve.csv"))
+    assert {"env_steps", "eval_cost", "gap_to_optimum_pct"} <= set(curve.columns) and curve["eval_cost"].notna().any()
+    assert out.with_suffix(".learning-curve.png").stat().st_size > 5_000
+    assert len(report["files"]) == 3
