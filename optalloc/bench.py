@@ -35,16 +35,18 @@ from optalloc.exceptions import ConfigurationError
 
 _TOP_KEYS = {"name", "description", "episodes", "seeds", "reference", "scenarios", "policies"}
 _SCENARIO_KEYS = {"id", "overrides"}
-_POLICY_KEYS = {"id", "name", "params"}
+_POLICY_KEYS = {"id", "name", "params", "train_seeds"}
 
 
 @dataclass(frozen=True)
 class PolicyEntry:
-    """One policy of a suite."""
+    """One policy of a suite (one training seed of it, if the suite lists ``train_seeds``)."""
 
     id: str
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    train_seed: int | None = None
+    """Seed of ``fit``; None: the cell's evaluation seed."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,21 @@ def _entries(doc: Mapping[str, Any], key: str, allowed: set[str], table_key: str
     return entries
 
 
+def _expand_train_seeds(entry: dict[str, Any], path: Path) -> list[PolicyEntry]:
+    """One :class:`PolicyEntry` per training seed, named ``name[seed s]``."""
+    name, params = str(entry.get("name", entry["id"])), entry.get("params", {})
+    if "train_seeds" not in entry:
+        return [PolicyEntry(entry["id"], name, params)]
+    seeds = entry["train_seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigurationError(
+            f"Suite {str(path)!r}: 'train_seeds' of {name!r} must be a non-empty list of non-negative integers. "
+            f"Got {seeds!r} instead."
+        )
+    return [PolicyEntry(entry["id"], f"{name}[seed {s}]", params, s) for s in seeds]
+
+
 def load_suite(path: str | Path) -> Suite:
     """Parse and validate a suite file; ids are checked against the registry.
 
@@ -133,8 +150,8 @@ def load_suite(path: str | Path) -> Suite:
         )
     scenarios = [ScenarioEntry(e["id"], e.get("overrides", {}))
                  for e in _entries(doc, "scenarios", _SCENARIO_KEYS, "overrides", scenario_spec, path)]
-    policies = [PolicyEntry(e["id"], str(e.get("name", e["id"])), e.get("params", {}))
-                for e in _entries(doc, "policies", _POLICY_KEYS, "params", policy_spec, path)]
+    policies = [entry for e in _entries(doc, "policies", _POLICY_KEYS, "params", policy_spec, path)
+                for entry in _expand_train_seeds(e, path)]
     names = [p.name for p in policies]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"Suite {str(path)!r}: policy names must be distinct; got {names}.")
@@ -163,7 +180,8 @@ def _run_cell(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyE
 
     instance = make_scenario(scenario.id, **scenario.overrides)
     noise = instance.sample_noise(seed, episodes)
-    return run_policy(policy.name, make_policy(policy.id, **policy.params), instance, noise, fit_seed=seed)
+    fit_seed = seed if policy.train_seed is None else policy.train_seed
+    return run_policy(policy.name, make_policy(policy.id, **policy.params), instance, noise, fit_seed=fit_seed)
 
 
 @dataclass
@@ -179,11 +197,15 @@ class SuiteResult:
         One row per scenario x seed x policy x episode.
     yearly : DataFrame
         Mean action per scenario x seed x policy x epoch.
+    curves : DataFrame
+        Learning curves of the learning policies (scenario x seed x policy x
+        log row); empty if none learned.
     """
 
     summary: pd.DataFrame
     episodes: pd.DataFrame
     yearly: pd.DataFrame
+    curves: pd.DataFrame
 
 
 def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None = None,
@@ -243,6 +265,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
                     raise
 
     summaries, episode_frames, yearly_frames = [], [], []
+    curve_frames = [pd.DataFrame(columns=["scenario", "seed", "policy", "env_steps"])]
     for i, sc in enumerate(suite.scenarios):
         for j, seed in enumerate(suite.seeds):
             cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies)}
@@ -253,10 +276,12 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
             yearly = result.yearly_actions().rename_axis("epoch").reset_index()
             yearly = yearly.melt(id_vars="epoch", var_name="policy", value_name="mean_action")
             yearly_frames.append(yearly.assign(scenario=sc.id, seed=seed))
+            curve_frames += [run.learning_curve.assign(scenario=sc.id, seed=seed, policy=name)
+                             for name, run in cell_runs.items() if run.learning_curve is not None]
     front = ["scenario", "seed"]
 
     def ordered(frames: list[pd.DataFrame]) -> pd.DataFrame:
         frame = pd.concat(frames, ignore_index=True)
         return frame[front + [c for c in frame.columns if c not in front]]
 
-    return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(yearly_frames))
+    return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(yearly_frames), ordered(curve_frames))

@@ -80,6 +80,8 @@ def format_summary(summary: pd.DataFrame) -> str:
         if kpi in summary:
             table[kpi.replace("_", " ")] = summary[kpi].map(lambda v: f"{v:,.1f}")
     table["fit s"] = summary["fit_s"].map(lambda v: f"{v:.2f}")
+    if "train_steps" in summary and summary["train_steps"].notna().any():
+        table["train steps"] = summary["train_steps"].map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
     table["act s"] = summary["act_s"].map(lambda v: f"{v:.2f}")
     return table.to_string(index=False)
 
@@ -149,6 +151,9 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     result.summary.to_csv(written[0], index=False)
     result.episodes.to_csv(written[1], index=False)
     result.yearly.to_csv(written[2], index=False)
+    if len(result.curves):
+        written.append(out.with_name(out.stem + "-learning-curves.csv"))
+        result.curves.to_csv(written[-1], index=False)
     if not args.no_plots:
         written += _suite_plots(result, out)
     if args.json:
@@ -165,7 +170,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
 def _suite_plots(result: Any, out: Path) -> list[Path]:
     """Cost distributions and decisions per year of every (scenario, seed), as PNGs beside ``out``."""
-    from optalloc.plots import plot_cost_distributions, plot_yearly_actions
+    from optalloc.plots import plot_cost_distributions, plot_learning_curves, plot_yearly_actions
 
     paths = []
     for (scenario_id, seed), frame in result.episodes.groupby(["scenario", "seed"], sort=False):
@@ -177,6 +182,15 @@ def _suite_plots(result: Any, out: Path) -> list[Path]:
         plot_yearly_actions(yearly.pivot(index="epoch", columns="policy", values="mean_action"),
                             f"{scenario_id}, seed {seed}: mean action per year", actions)
         paths += [costs, actions]
+        curves = result.curves[(result.curves["scenario"] == scenario_id) & (result.curves["seed"] == seed)]
+        if len(curves):
+            row = result.summary[(result.summary["scenario"] == scenario_id) & (result.summary["seed"] == seed)]
+            exact = row["bound_kind"].iloc[0].startswith("exact")
+            learning = out.with_name(f"{tag}-learning.png")
+            plot_learning_curves({name: c for name, c in curves.groupby("policy", sort=False)},
+                                 row["bound"].iloc[0] if exact else None,
+                                 f"{scenario_id}: cost on evaluation paths while training", learning)
+            paths.append(learning)
     return paths
 
 

@@ -151,6 +151,8 @@ class PolicyRun:
     optimum : float or None
         The optimal expected cost the policy proved (exact policies fitted on
         this very scenario), else None.
+    learning_curve : DataFrame or None
+        The training log of learning policies (``learning_curve_``).
     """
 
     name: str
@@ -159,6 +161,7 @@ class PolicyRun:
     fit_seconds: float
     trajectory: Trajectory
     optimum: float | None = None
+    learning_curve: pd.DataFrame | None = None
 
 
 def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, fit_seed: int | None = None) -> PolicyRun:
@@ -171,7 +174,8 @@ def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, f
     optimum = None
     if policy.exact and getattr(policy, "expected_cost_", None) is not None and policy.scenario_spec_ == scenario.spec():
         optimum = float(policy.expected_cost_)
-    return PolicyRun(name, policy.family, policy.information, fit_seconds, trajectory, optimum)
+    return PolicyRun(name, policy.family, policy.information, fit_seconds, trajectory, optimum,
+                     getattr(policy, "learning_curve_", None))
 
 
 @dataclass
@@ -336,6 +340,8 @@ def summarise(runs: Mapping[str, PolicyRun], scenario_id: str, seed: int, *, ref
             "gap_to_bound_pct": 100 * (mean - bound) / abs(bound) if bound else np.nan,
             "fit_s": run.fit_seconds,
             "act_s": tr.act_seconds,
+            "train_steps": float(run.learning_curve["env_steps"].iloc[-1]) if run.learning_curve is not None
+            and len(run.learning_curve) else np.nan,
         }
         for key, values in tr.kpis.items():
             row[key] = float(np.mean(values))
