@@ -59,3 +59,38 @@ def test_malformed_suites(tmp_path, text, error, pattern):
     path.write_text(text)
     with pytest.raises(error, match=pattern):
         load_suite(path)
+
+
+def test_train_seeds_expand_into_named_cells(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text("""
+[[scenarios]]
+id = "beds/seed002-v0"
+[[policies]]
+id = "rigid"
+name = "r"
+train_seeds = [3, 7]
+""")
+    suite = load_suite(path)
+    assert [(p.name, p.train_seed) for p in suite.policies] == [("r[seed 3]", 3), ("r[seed 7]", 7)]
+    path.write_text(path.read_text().replace("[3, 7]", "[-1]"))
+    with pytest.raises(ConfigurationError, match="'train_seeds' of 'r'"):
+        load_suite(path)
+
+
+def test_training_seed_cells_share_the_evaluation_paths(tmp_path):
+    """A fixed policy under two training seeds is scored on identical paths: identical costs."""
+    path = tmp_path / "t.toml"
+    path.write_text("""
+episodes = 8
+[[scenarios]]
+id = "beds/stochastic-v0"
+overrides = {horizon = 4}
+[[policies]]
+id = "rigid"
+params = {k = 3}
+train_seeds = [0, 1]
+""")
+    result = run_suite(load_suite(path), workers=1, progress=False)
+    costs = result.episodes.pivot(index="episode", columns="policy", values="total_cost")
+    np.testing.assert_array_equal(costs["rigid[seed 0]"], costs["rigid[seed 1]"])
