@@ -86,6 +86,9 @@ def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None 
         ax.plot(rows["env_steps"], rows["eval_cost"] / 1e6, marker="o", markersize=2, label=name)
     if optimum is not None:
         ax.axhline(optimum / 1e6, color="black", linestyle="--", label="DP optimum")
+    low, high = ax.get_ylim()
+    if low > 0 and high / low > 5:  # early policies can cost many times the optimum: keep the end readable
+        ax.set_yscale("log")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("cost on evaluation paths (millions)")
     ax.set_title(title or "learning curves")
