@@ -157,5 +157,10 @@ for _spec in (
                 "train_frequency": 8, "target_network_frequency": 32, "hidden_sizes": [16, 16],
                 "eval_episodes": 2, "compute_optimum": False},
                requires=("torch",)),
+    PolicySpec("sb3-ppo", "optalloc.rl.sb3:SB3PPOPolicy",
+               "stable-baselines3 PPO (MlpPolicy on a DummyVecEnv of AllocationEnv; no action masking), acting greedily",
+               {"total_timesteps": 64, "n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+                "net_arch": [16, 16]},
+               requires=("torch", "stable_baselines3")),
 ):
     register_policy(_spec)
