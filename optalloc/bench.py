@@ -22,6 +22,7 @@ Every policy of a cell (scenario x seed) is evaluated on the same noise paths.
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ class ScenarioEntry:
 
     id: str
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The id, followed by the overrides if any (``beds/seed002-v0 {"horizon": 5}``)."""
+        return self.id if not self.overrides else f"{self.id} {json.dumps(self.overrides, sort_keys=True)}"
 
 
 @dataclass(frozen=True)
@@ -241,24 +247,26 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         workers = min(os.cpu_count() or 1, len(cells))
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigurationError(f"The 'workers' parameter must be a positive integer. Got {workers!r} instead.")
+    # Cells are keyed by position, so a scenario listed twice (other overrides) or a repeated seed stays apart.
+    keys = [(i, j, k) for i in range(len(suite.scenarios)) for j in range(len(suite.seeds))
+            for k in range(len(suite.policies))]
     runs: dict[tuple[int, int, int], PolicyRun] = {}
-    index = {(sc.id, seed, pol.name): (i, j, k) for i, sc in enumerate(suite.scenarios)
-             for j, seed in enumerate(suite.seeds) for k, pol in enumerate(suite.policies)}
     with tqdm(total=len(cells), desc=f"suite {suite.name}", unit="cell", leave=False, disable=not progress) as bar:
         if workers == 1:
-            for sc, seed, pol in cells:
-                bar.set_postfix_str(f"{sc.id} seed {seed} {pol.name}")
-                runs[index[(sc.id, seed, pol.name)]] = _run_cell(sc, seed, n_episodes, pol)
+            for key, (sc, seed, pol) in zip(keys, cells):
+                bar.set_postfix_str(f"{sc.label} seed {seed} {pol.name}")
+                runs[key] = _run_cell(sc, seed, n_episodes, pol)
                 bar.update()
         else:
             # spawn: workers start clean (no forked solver or thread state).
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_run_cell, sc, seed, n_episodes, pol): (sc, seed, pol) for sc, seed, pol in cells}
+                futures = {pool.submit(_run_cell, sc, seed, n_episodes, pol): (key, sc, seed, pol)
+                           for key, (sc, seed, pol) in zip(keys, cells)}
                 try:
                     for future in as_completed(futures):
-                        sc, seed, pol = futures[future]
-                        runs[index[(sc.id, seed, pol.name)]] = future.result()
-                        bar.set_postfix_str(f"done {sc.id} seed {seed} {pol.name}")
+                        key, sc, seed, pol = futures[future]
+                        runs[key] = future.result()
+                        bar.set_postfix_str(f"done {sc.label} seed {seed} {pol.name}")
                         bar.update()
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
@@ -269,14 +277,14 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     for i, sc in enumerate(suite.scenarios):
         for j, seed in enumerate(suite.seeds):
             cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies)}
-            result = summarise(cell_runs, sc.id, seed, reference=suite.reference)
+            result = summarise(cell_runs, sc.label, seed, reference=suite.reference)
             summary = result.summary.assign(bound=result.bound, bound_kind=result.bound_kind)
-            summaries.append(summary.assign(scenario=sc.id, seed=seed))
-            episode_frames.append(result.episodes.assign(scenario=sc.id, seed=seed))
+            summaries.append(summary.assign(scenario=sc.label, seed=seed))
+            episode_frames.append(result.episodes.assign(scenario=sc.label, seed=seed))
             yearly = result.yearly_actions().rename_axis("epoch").reset_index()
             yearly = yearly.melt(id_vars="epoch", var_name="policy", value_name="mean_action")
-            yearly_frames.append(yearly.assign(scenario=sc.id, seed=seed))
-            curve_frames += [run.learning_curve.assign(scenario=sc.id, seed=seed, policy=name)
+            yearly_frames.append(yearly.assign(scenario=sc.label, seed=seed))
+            curve_frames += [run.learning_curve.assign(scenario=sc.label, seed=seed, policy=name)
                              for name, run in cell_runs.items() if run.learning_curve is not None]
     front = ["scenario", "seed"]
 

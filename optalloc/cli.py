@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -174,7 +175,7 @@ def _suite_plots(result: Any, out: Path) -> list[Path]:
 
     paths = []
     for (scenario_id, seed), frame in result.episodes.groupby(["scenario", "seed"], sort=False):
-        tag = f"{out.stem}-{scenario_id.replace('/', '_')}-seed{seed}"
+        tag = f"{out.stem}-{re.sub(r'[^A-Za-z0-9.-]+', '_', scenario_id).strip('_')}-seed{seed}"
         costs = out.with_name(f"{tag}-costs.png")
         plot_cost_distributions(frame, f"{scenario_id}, seed {seed}: total cost per episode", costs)
         yearly = result.yearly[(result.yearly["scenario"] == scenario_id) & (result.yearly["seed"] == seed)]

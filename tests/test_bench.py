@@ -94,3 +94,23 @@ train_seeds = [0, 1]
     result = run_suite(load_suite(path), workers=1, progress=False)
     costs = result.episodes.pivot(index="episode", columns="policy", values="total_cost")
     np.testing.assert_array_equal(costs["rigid[seed 0]"], costs["rigid[seed 1]"])
+
+
+def test_same_scenario_with_other_overrides_stays_apart(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text("""
+episodes = 5
+[[scenarios]]
+id = "beds/seed002-v0"
+overrides = {horizon = 3}
+[[scenarios]]
+id = "beds/seed002-v0"
+overrides = {horizon = 6}
+[[policies]]
+id = "rigid"
+params = {k = 2}
+""")
+    summary = run_suite(load_suite(path), workers=1, progress=False).summary
+    assert list(summary["scenario"]) == ['beds/seed002-v0 {"horizon": 3}', 'beds/seed002-v0 {"horizon": 6}']
+    short, long = summary["mean_cost"]
+    assert long > short  # six years of beds and shortage cost more than three

@@ -61,7 +61,7 @@ def test_bench_run(capsys, tmp_path):
     suite.write_text(SUITE)
     out_csv = tmp_path / "out.csv"
     code, out, _ = run(capsys, "bench", "run", str(suite), "--out", str(out_csv), "--no-progress")
-    assert code == 0 and "beds/seed002-v0 (seed 1)" in out
+    assert code == 0 and 'beds/seed002-v0 {"horizon": 4} (seed 1)' in out
     import pandas as pd
 
     frame = pd.read_csv(out_csv)
@@ -70,7 +70,7 @@ def test_bench_run(capsys, tmp_path):
     assert len(pd.read_csv(tmp_path / "out-yearly.csv")) == 2 * 2 * 4
     for seed in (0, 1):
         for kind in ("costs", "actions"):
-            png = tmp_path / f"out-beds_seed002-v0-seed{seed}-{kind}.png"
+            png = tmp_path / f"out-beds_seed002-v0_horizon_4-seed{seed}-{kind}.png"
             assert png.stat().st_size > 5_000  # a real figure, not an empty file
 
 
