@@ -91,7 +91,16 @@ def make_scenario(scenario_id: str, **overrides: Any) -> Scenario:
 def make_policy(policy_id: str, **params: Any) -> Policy:
     """Build a registered policy (unfitted) with hyperparameters."""
     spec = policy_spec(policy_id)
-    cls = load_entry_point(spec.entry_point)
+    try:
+        cls = load_entry_point(spec.entry_point)
+    except ImportError as exc:
+        from optalloc.exceptions import DependencyNotInstalled
+
+        extra = {"torch": "rl", "stable_baselines3": "sb3"}
+        hints = sorted({extra.get(r, r) for r in spec.requires if r in extra})
+        how = (f"pip install torch==2.13.0 && pip install \"optalloc[{','.join(hints)}]\"" if hints
+               else "pip install optalloc")
+        raise DependencyNotInstalled(f"Policy {policy_id!r} needs {exc.name or exc}, which is not installed: {how}") from None
     valid = cls._param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:

@@ -9,8 +9,9 @@ BLOCK = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {'pyomo', 'torch', 'highspy'}:
-            raise ImportError('blocked ' + name)
+        top = name.split('.')[0]
+        if top in {'pyomo', 'torch', 'highspy'}:
+            raise ModuleNotFoundError(f"No module named {top!r}", name=top)
 sys.meta_path.insert(0, Block())
 """
 
@@ -35,3 +36,14 @@ def test_method_packages_import_under_optalloc():
 
     assert optalloc.formulations.__name__ == "optalloc.formulations"
     assert optalloc.rl.__name__ == "optalloc.rl"
+
+
+def test_rl_policy_without_torch_is_one_clear_line():
+    code = BLOCK + """
+from optalloc.cli import main
+raise SystemExit(main(['evaluate', '--scenario', 'beds/seed002-v0', '--policy', 'ppo']))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Policy 'ppo' needs torch" in lines[0] and "optalloc[rl]" in lines[0]
