@@ -35,9 +35,10 @@ from optalloc.exceptions import ConfigurationError
 State = dict[str, np.ndarray]
 Noise = dict[str, np.ndarray]
 
-#: Noise streams: evaluation paths and training paths never coincide, so a
-#: policy tuned on ``fit(seed=s)`` is not scored on the paths it was tuned on.
-STREAMS: Mapping[str, int] = {"evaluate": 0, "train": 1}
+#: Noise streams: evaluation, training and validation paths never coincide, so a
+#: policy tuned on ``fit(seed=s)`` is not scored on the paths it was tuned on, and
+#: learning curves (validation) are not drawn on the benchmark's evaluation paths.
+STREAMS: Mapping[str, int] = {"evaluate": 0, "train": 1, "validate": 2}
 
 
 def episode_generators(seed: int, episodes: int, stream: str = "evaluate") -> list[np.random.Generator]:

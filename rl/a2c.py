@@ -103,7 +103,8 @@ class A2CConfig:
     eval_interval: int = 20_000
     """Evaluate the greedy policy every this many env steps (and at the end) [env steps]."""
     eval_episodes: int = 100
-    """Fixed evaluation paths (``sample_noise(eval_seed, eval_episodes, "evaluate")``); 0: no evaluation."""
+    """Fixed validation paths (``sample_noise(eval_seed, eval_episodes, "validate")``, never the benchmark's
+    evaluation paths); 0: no evaluation."""
     eval_seed: int = 0
     """Seed of the evaluation paths."""
     compute_optimum: bool = True

@@ -276,7 +276,7 @@ class TrainingLog:
     started), ``episode_cost_mean`` (mean reported total cost of the training
     episodes finished since the previous row; NaN if none), ``eval_cost``
     (mean total cost of the current greedy policy on ``eval_episodes`` fixed
-    evaluation paths; evaluated every ``eval_interval`` env steps and at the
+    validation paths (stream "validate"); evaluated every ``eval_interval`` env steps and at the
     end, NaN otherwise) and ``gap_to_optimum_pct`` (``100 * (eval_cost -
     optimum) / optimum`` when the exact optimum is known, else NaN). Costs
     are in the scenario's currency.
@@ -287,7 +287,7 @@ class TrainingLog:
         self.policy, self.scenario = policy, scenario
         self.bar = _progress_bar(total_steps, f"train {type(policy).__name__} on {scenario.id}")
         self.eval_interval = eval_interval
-        self.eval_noise = scenario.sample_noise(eval_seed, eval_episodes, "evaluate") if eval_episodes > 0 else None
+        self.eval_noise = scenario.sample_noise(eval_seed, eval_episodes, "validate") if eval_episodes > 0 else None
         self.optimum = exact_optimum(scenario) if compute_optimum else None
         self.next_eval = eval_interval
         self.rows: list[tuple[float, ...]] = []
