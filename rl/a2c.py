@@ -109,6 +109,9 @@ class A2CConfig:
     """Seed of the evaluation paths."""
     compute_optimum: bool = True
     """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
+    keep_best: bool = True
+    """Return the network that did best on the validation paths (every ``eval_interval`` env steps and at
+    the end), not the last one: policy improvement is not monotone."""
 
     def validate(self) -> None:
         """Raise ``ConfigurationError`` naming the first invalid field."""
@@ -146,7 +149,8 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
                                         eps=config.rms_eps)
         log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
                           eval_episodes=config.eval_episodes,
-                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
+                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
+                          keep_best=config.keep_best)
         policy.optimum_ = log.optimum
 
         N, S, A = config.num_envs, config.num_steps, policy.n_actions_
@@ -262,6 +266,7 @@ class A2CPolicy(TorchPolicy):
         eval_episodes: int = A2CConfig.eval_episodes,
         eval_seed: int = A2CConfig.eval_seed,
         compute_optimum: bool = A2CConfig.compute_optimum,
+        keep_best: bool = A2CConfig.keep_best,
     ) -> None:
         self._store_params(locals())
 

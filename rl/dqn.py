@@ -115,6 +115,9 @@ class DQNConfig:
     """Seed of the evaluation paths."""
     compute_optimum: bool = True
     """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
+    keep_best: bool = True
+    """Return the network that did best on the validation paths (every ``eval_interval`` env steps and at
+    the end), not the last one: policy improvement is not monotone."""
 
     def validate(self) -> None:
         """Raise ``ConfigurationError`` naming the first invalid field."""
@@ -175,7 +178,8 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
         optimizer = torch.optim.Adam(q_network.parameters(), lr=config.learning_rate)
         log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
                           eval_episodes=config.eval_episodes,
-                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
+                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
+                          keep_best=config.keep_best)
         policy.optimum_ = log.optimum
 
         N, A, B = config.num_envs, policy.n_actions_, config.buffer_size
@@ -298,6 +302,7 @@ class DQNPolicy(TorchPolicy):
         eval_episodes: int = DQNConfig.eval_episodes,
         eval_seed: int = DQNConfig.eval_seed,
         compute_optimum: bool = DQNConfig.compute_optimum,
+        keep_best: bool = DQNConfig.keep_best,
     ) -> None:
         self._store_params(locals())
 

@@ -283,8 +283,11 @@ class TrainingLog:
     """
 
     def __init__(self, policy: Policy, scenario: Scenario, *, eval_interval: int, eval_episodes: int,
-                 eval_seed: int, compute_optimum: bool, total_steps: int | None = None) -> None:
+                 eval_seed: int, compute_optimum: bool, total_steps: int | None = None,
+                 keep_best: bool = False) -> None:
         self.policy, self.scenario = policy, scenario
+        self.keep_best = keep_best
+        self.best_cost, self.best_state = np.inf, None
         self.bar = _progress_bar(total_steps, f"train {type(policy).__name__} on {scenario.id}")
         self.eval_interval = eval_interval
         self.eval_noise = scenario.sample_noise(eval_seed, eval_episodes, "validate") if eval_episodes > 0 else None
@@ -310,6 +313,9 @@ class TrainingLog:
         eval_cost = gap = np.nan
         if self.eval_noise is not None and (final or env_steps >= self.next_eval):
             eval_cost = self.evaluate()
+            if self.keep_best and eval_cost < self.best_cost:
+                self.best_cost = eval_cost
+                self.best_state = {k: v.detach().clone() for k, v in self.policy.network_.state_dict().items()}
             while self.next_eval <= env_steps:
                 self.next_eval += self.eval_interval
             if self.optimum:
@@ -324,6 +330,9 @@ class TrainingLog:
                 self.bar.set_postfix_str(f"gap to optimum {gap:.2f} %")
             if final:
                 self.bar.close()
+        if final and self.best_state is not None:
+            # Policy improvement is not monotone: keep the network that did best on the validation paths.
+            self.policy.network_.load_state_dict(self.best_state)
 
     def frame(self) -> pd.DataFrame:
         """The learning curve as a DataFrame with :data:`LEARNING_CURVE_COLUMNS`."""

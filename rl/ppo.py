@@ -132,6 +132,9 @@ class PPOConfig:
     """Seed of the evaluation paths."""
     compute_optimum: bool = True
     """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
+    keep_best: bool = True
+    """Return the network that did best on the validation paths (every ``eval_interval`` env steps and at
+    the end), not the last one: policy improvement is not monotone."""
 
     def validate(self) -> None:
         """Raise ``ConfigurationError`` naming the first invalid field."""
@@ -175,7 +178,8 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
         optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
         log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
                           eval_episodes=config.eval_episodes,
-                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum)
+                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
+                          keep_best=config.keep_best)
         policy.optimum_ = log.optimum
 
         N, S, A = config.num_envs, config.num_steps, policy.n_actions_
@@ -336,6 +340,7 @@ class PPOPolicy(TorchPolicy):
         eval_episodes: int = PPOConfig.eval_episodes,
         eval_seed: int = PPOConfig.eval_seed,
         compute_optimum: bool = PPOConfig.compute_optimum,
+        keep_best: bool = PPOConfig.keep_best,
     ) -> None:
         self._store_params(locals())
 

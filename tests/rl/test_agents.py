@@ -288,3 +288,15 @@ def test_unfitted_agent_raises(scenario):
     with pytest.raises(NotFittedError):
         oa.make_policy("ppo").act_batch(scenario.observe(0, scenario.initial_state(1)),
                                         {"action_mask": scenario.action_mask(0, scenario.initial_state(1))})
+
+
+def test_keep_best_returns_the_network_that_did_best_on_validation():
+    from optalloc.evaluation import rollout
+
+    scenario = oa.make_scenario("beds/seed002-v0", horizon=5)
+    policy = oa.make_policy("ppo", total_timesteps=6_000, num_envs=32, num_steps=16, eval_interval=1_000,
+                            eval_episodes=16, hidden_sizes=(16, 16), compute_optimum=False).fit(scenario, seed=0)
+    curve = policy.learning_curve_.dropna(subset=["eval_cost"])
+    assert len(curve) >= 4
+    final = rollout(policy, scenario, scenario.sample_noise(0, 16, "validate")).total_cost.mean()
+    assert final == pytest.approx(curve["eval_cost"].min(), rel=1e-12)
