@@ -42,7 +42,6 @@ def plot_cost_distributions(episodes: pd.DataFrame, title: str = "", path: str |
     ax.set_ylabel("total cost per episode (millions)")
     ax.set_title(title or "cost distribution (whiskers 5-95 %, triangle = mean)")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     return _finish(fig, path)
 
 
@@ -58,13 +57,7 @@ def plot_yearly_actions(yearly: pd.DataFrame, title: str = "", path: str | Path 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name in yearly.columns:
         ax.plot(yearly.index, yearly[name], marker="o", markersize=3, label=name)
-    ax.set_xlabel("year")
-    ax.set_ylabel("mean action (beds added)")
-    ax.set_title(title or "decisions per year")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _finish(fig, path)
+    return _finish(fig, path, ax, "year", "mean action (beds added)", title or "decisions per year")
 
 
 def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None = None, title: str = "",
@@ -89,16 +82,19 @@ def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None 
     low, high = ax.get_ylim()
     if low > 0 and high / low > 5:  # early policies can cost many times the optimum: keep the end readable
         ax.set_yscale("log")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("cost on evaluation paths (millions)")
-    ax.set_title(title or "learning curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    return _finish(fig, path, ax, "environment steps", "cost on validation paths (millions)",
+                   title or "learning curves")
+
+
+def _finish(fig, path: str | Path | None, ax=None, xlabel: str = "", ylabel: str = "", title: str = ""):
+    """Label and grid a line plot's axes (if ``ax`` is given), lay out, and save to ``path`` if given."""
+    if ax is not None:
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
-    return _finish(fig, path)
-
-
-def _finish(fig, path: str | Path | None):
     if path is not None:
         fig.savefig(path, dpi=120)
         _pyplot().close(fig)

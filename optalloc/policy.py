@@ -62,6 +62,12 @@ class Policy(HyperParams):
 
         A second call discards the first fit.
         """
+        self._begin_fit(scenario, seed)
+        self._fit(scenario, seed)
+        return self
+
+    def _begin_fit(self, scenario: Scenario, seed: int | None) -> None:
+        """Checks and bookkeeping every fit starts with (also for trainers called without ``fit``)."""
         if self.supported_families and scenario.family not in self.supported_families:
             raise UnsupportedScenarioError(
                 f"{type(self).__name__} supports scenario families {list(self.supported_families)}; "
@@ -72,8 +78,6 @@ class Policy(HyperParams):
         self.fit_seed_ = seed
         # Kept for acting (tabular lookups, model re-solves); rebuilt from the spec on load.
         self._scenario = scenario
-        self._fit(scenario, seed)
-        return self
 
     def _validate_params(self) -> None:
         """Raise :class:`ConfigurationError` for invalid hyperparameters."""

@@ -390,10 +390,7 @@ class TorchPolicy(Policy):
                 f"{type(self).__name__} needs a discrete action space; scenario {scenario.id!r} has "
                 f"{scenario.action_space}."
             )
-        self._validate_params()
-        self.scenario_spec_ = scenario.spec()
-        self.fit_seed_ = seed
-        self._scenario = scenario
+        self._begin_fit(scenario, seed)
         self.obs_scale_ = observation_scale(scenario)
         self.obs_dim_ = int(np.prod(scenario.observation_space.shape))
         self.n_actions_ = int(scenario.action_space.n)
