@@ -20,7 +20,8 @@ each episode end): each configuration samples exactly one noise path per
 episode it plays, so every timed env-step carries its episode's share of
 noise sampling. The table gives env-steps/s and microseconds per env-step,
 then the ratios ours / each peer, then the share of our largest batch's time
-spent in ``scenario.sample_noise``.
+spent in the scenario's own dynamics (``sample_noise`` and the batched
+``step``, which for beds regenerates each year's daily demand from its key).
 
 Usage::
 
@@ -124,12 +125,21 @@ def time_sb3_dummy(env_id: str, env_steps: int, seed: int) -> Result | None:
     return Result(f"SB3 DummyVecEnv ({SB3_COPIES} x gymnasium.make)", SB3_COPIES, env_steps, seconds)
 
 
-def noise_seconds(scenario_id: str, episodes: int, batches: int, seed: int) -> float:
-    """Wall time of ``batches`` calls of ``sample_noise(seed, episodes)`` [s]."""
+def dynamics_seconds(scenario_id: str, episodes: int, batches: int, seed: int) -> float:
+    """Wall time of the scenario alone for ``batches`` batches [s]: ``sample_noise`` plus ``horizon`` batched steps.
+
+    No env wrapper: what the dynamics (noise included; a bed step regenerates the
+    year's daily demand from its key) cost by themselves.
+    """
     scenario = make_scenario(scenario_id)
+    rng = np.random.default_rng(seed)
     start = time.perf_counter()
     for b in range(batches):
-        scenario.sample_noise(seed + b, episodes, "train")
+        noise = scenario.sample_noise(seed + b, episodes, "train")
+        state = scenario.initial_state(episodes)
+        for t in range(scenario.horizon):
+            action = random_feasible(scenario.action_mask(t, state), rng)
+            state, _, _ = scenario.step(t, state, action, scenario.noise_at(noise, t))
     return time.perf_counter() - start
 
 
@@ -176,11 +186,11 @@ def run(env_steps: int, scenario_id: str, seed: int, progress: Callable[[str], N
 
     largest = max(VECTOR_SIZES)
     batches = env_steps // (largest * scenario.horizon)
-    noise = noise_seconds(scenario_id, largest, batches, seed)
+    dynamics = dynamics_seconds(scenario_id, largest, batches, seed)
     total = ours[-1].seconds
-    print(f"\nNoise sampling alone for n = {largest}: {batches} x sample_noise({largest} episodes) = {noise:.2f} s, "
-          f"{100 * noise / total:.0f} % of that row's {total:.2f} s "
-          f"({env_steps / noise:,.0f} env-steps/s if nothing else cost time).")
+    print(f"\nScenario alone for n = {largest} ({batches} x sample_noise + {scenario.horizon} batched steps, "
+          f"no env wrapper): {dynamics:.2f} s, {100 * dynamics / total:.0f} % of that row's {total:.2f} s "
+          f"({env_steps / dynamics:,.0f} env-steps/s).")
 
 
 def describe_machine() -> str:

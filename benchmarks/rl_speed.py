@@ -34,7 +34,7 @@ total cost +- 95 % CI half-width [taka] and gap to the optimum [%]. Then
 the ratios ours / SB3 (throughput and wall time) and the paired cost
 difference ours - SB3 (+- 95 % CI) on those paths.
 
-The target from the issue is >= 10x SB3's throughput on 2 CPU cores with no
+The target is >= 10x SB3's throughput on 2 CPU cores with no
 loss of final quality; the last lines say whether this run met it. The
 figures are whatever this machine measures.
 
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({100 * diff / optimum:+.3f} % +- {100 * diff_ci / optimum:.3f} % of the DP optimum)")
 
     no_loss = diff <= diff_ci  # ours not significantly worse at the 95 % level (paired)
-    print("\nTarget of the issue: >= 10x SB3's throughput with no loss of final quality")
+    print("\nTarget: >= 10x SB3's throughput with no loss of final quality")
     print(f"  throughput >= 10x: {'met' if speedup >= 10 else 'NOT met'} ({speedup:.2f}x)")
     print(f"  no loss of final quality (ours - SB3 <= its 95 % CI half-width): {'met' if no_loss else 'NOT met'} "
           f"({diff:,.0f} vs {diff_ci:,.0f} taka)")

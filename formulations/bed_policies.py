@@ -219,7 +219,7 @@ class HindsightPolicy(_BedMILPBase):
             self._plans = None
             return
         scenario = self._scenario
-        tables = scenario.params.shortage_cost * scenario.realised_shortage(noise["demand"], self._grid)
+        tables = scenario.params.shortage_cost * scenario.realised_shortage(noise, self._grid)
         episodes = range(len(tables))
         if self.progress:
             from tqdm.auto import tqdm

@@ -41,6 +41,15 @@ Noise = dict[str, np.ndarray]
 STREAMS: Mapping[str, int] = {"evaluate": 0, "train": 1, "validate": 2}
 
 
+def _check_seed_and_stream(seed: int, stream: str) -> None:
+    if stream not in STREAMS:
+        raise ConfigurationError(
+            f"The 'stream' parameter must be one of {sorted(STREAMS)}. Got {stream!r} instead."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigurationError(f"The 'seed' parameter must be a non-negative integer. Got {seed!r} instead.")
+
+
 def episode_generators(seed: int, episodes: int, stream: str = "evaluate") -> list[np.random.Generator]:
     """One independent generator per episode, keyed by ``(seed, stream, i)``.
 
@@ -50,7 +59,7 @@ def episode_generators(seed: int, episodes: int, stream: str = "evaluate") -> li
         Non-negative root seed.
     episodes : int
         Number of episodes.
-    stream : {"evaluate", "train"}
+    stream : {"evaluate", "train", "validate"}
         Which noise stream.
 
     Returns
@@ -58,16 +67,34 @@ def episode_generators(seed: int, episodes: int, stream: str = "evaluate") -> li
     list of numpy.random.Generator
         ``gens[i]`` depends only on ``(seed, stream, i)``.
     """
-    if stream not in STREAMS:
-        raise ConfigurationError(
-            f"The 'stream' parameter must be one of {sorted(STREAMS)}. Got {stream!r} instead."
-        )
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigurationError(f"The 'seed' parameter must be a non-negative integer. Got {seed!r} instead.")
+    _check_seed_and_stream(seed, stream)
     return [
         np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=(STREAMS[stream], i))))
         for i in range(int(episodes))
     ]
+
+
+def episode_keys(seed: int, episodes: int, stream: str = "evaluate") -> np.ndarray:
+    """One 64-bit key per episode for the counter-based streams of :mod:`optalloc.sampling`.
+
+    The keys are the first ``episodes`` words of ``SeedSequence(seed,
+    spawn_key=(stream,))``; that output is a prefix-stable hash, so ``keys[i]``
+    depends only on ``(seed, stream, i)``, and all are made in one call (far
+    cheaper than one :func:`episode_generators` generator per episode).
+
+    Parameters
+    ----------
+    seed, episodes, stream
+        As in :func:`episode_generators`.
+
+    Returns
+    -------
+    ndarray of uint64, shape (episodes,)
+    """
+    _check_seed_and_stream(seed, stream)
+    if episodes == 0:
+        return np.zeros(0, dtype=np.uint64)
+    return np.random.SeedSequence(int(seed), spawn_key=(STREAMS[stream],)).generate_state(int(episodes), np.uint64)
 
 
 class Scenario(ABC):

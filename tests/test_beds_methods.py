@@ -78,7 +78,7 @@ def test_hindsight_milp_equals_an_independent_deterministic_dp(stochastic):
     hindsight = oa.make_policy("hindsight").fit(scenario)
     costs = rollout(hindsight, scenario, noise).total_cost
     grid = np.arange(scenario.params.initial_beds, scenario.max_beds + 1)
-    tables = scenario.params.shortage_cost * scenario.realised_shortage(noise["demand"], grid)
+    tables = scenario.params.shortage_cost * scenario.realised_shortage(noise, grid)
     expected = [_deterministic_optimum(scenario, tables[i]) for i in range(len(tables))]
     np.testing.assert_allclose(costs, expected, rtol=1e-9)
 

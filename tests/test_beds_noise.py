@@ -43,7 +43,7 @@ def yearly_unattended(scenario: BedScenario, noise: dict, t: int, beds: np.ndarr
     """
     episodes = next(iter(noise.values())).shape[0]
     year = scenario.noise_at(noise, t)
-    state = scenario.initial_state(episodes)
+    state = {**scenario.initial_state(episodes), "lattice": scenario.year_start_lattice(noise)[:, t]}
     out = np.empty((episodes, len(beds)))
     for k, h in enumerate(beds):
         at_h = {**state, "t": np.full(episodes, t), "beds": np.full(episodes, h, dtype=np.int64)}

@@ -28,7 +28,7 @@ def test_expected_shortage_edge_cases():
 
 def test_daily_demand_is_poisson_with_the_scenario_mean(seed002):
     noise = seed002.sample_noise(3, 40)
-    demand = noise["demand"][:, 10, :].ravel()  # year 10: m = 62 * 1.012**10
+    demand = seed002.daily_demand(noise)[:, 10, :].ravel()  # year 10: m = 62 * 1.012**10
     m = 62 * 1.012**10
     values, counts = np.unique(demand, return_counts=True)
     expected = stats.poisson.pmf(values, m) * demand.size
@@ -36,6 +36,15 @@ def test_daily_demand_is_poisson_with_the_scenario_mean(seed002):
     chi2 = ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum()
     assert chi2 < stats.chi2.ppf(0.999, keep.sum() - 1)
     assert abs(demand.mean() - m) < 4 * np.sqrt(m / demand.size)
+
+
+def test_days_of_a_year_are_uncorrelated_and_years_independent(seed002):
+    demand = seed002.daily_demand(seed002.sample_noise(5, 200)).astype(float)  # (200, 30, 365)
+    z = (demand - demand.mean(axis=(0, 2), keepdims=True)) / demand.std(axis=(0, 2), keepdims=True)
+    n = z[..., 1:].size
+    lag1 = (z[..., 1:] * z[..., :-1]).mean()  # neighbouring days
+    years = (z[:, 1:] * z[:, :-1]).mean()  # the same day of consecutive years
+    assert abs(lag1) < 4.5 / np.sqrt(n) and abs(years) < 4.5 / np.sqrt(z[:, 1:].size)
 
 
 def test_population_lattice_and_surge_frequencies(stochastic):
@@ -51,7 +60,10 @@ def test_step_shortage_equals_realised_table(stochastic):
     noise = stochastic.sample_noise(0, 6)
     state = stochastic.initial_state(6)
     grid = np.arange(50, stochastic.max_beds + 1)
-    table = stochastic.realised_shortage(noise["demand"][:, 0], grid)
+    table = stochastic.realised_shortage(noise, grid)[:, 0]
+    # The same from the materialised days, summed directly.
+    days = stochastic.daily_demand(noise)[:, 0]
+    np.testing.assert_array_equal(table, np.maximum(days[:, :, None] - grid[None, None, :], 0).sum(axis=1))
     action = np.array([0, 1, 2, 5, 9, 10])
     _, cost, info = stochastic.step(0, state, action, stochastic.noise_at(noise, 0))
     np.testing.assert_array_equal(info["unattended"], table[np.arange(6), 50 + action - 50])

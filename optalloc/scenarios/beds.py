@@ -55,6 +55,20 @@ Episode end
 -----------
 After ``horizon`` years (a fixed-horizon problem: ``terminated``).
 
+Noise
+-----
+:meth:`BedScenario.sample_noise` returns, per episode and year, the lattice
+step ``xi``, the surge flag and ``demand_key``: the 64-bit key of the year's
+stream of daily census draws (:mod:`optalloc.sampling`). A day's census is
+the inverse Poisson CDF, with the year's mean ``m_t``, of a 53-bit uniform of
+that stream, so the days are i.i.d. Poisson(m_t) exactly as with any
+inverse-transform sampler. Costs use the days only through the unattended
+patient-days ``sum_d max(r_d - H, 0)``; :meth:`BedScenario.step` regenerates
+the days from the key at about 3 ns a day (1 us a year) instead of storing
+``days`` numbers per year, and :meth:`BedScenario.daily_demand` materialises
+them. Every policy run on the same path sees the same days (common random
+numbers), whatever beds it holds.
+
 Presets
 -------
 ``beds/seed002-v0``
@@ -82,7 +96,8 @@ from gymnasium import spaces
 from scipy import sparse, stats
 
 from optalloc.exceptions import bad_value
-from optalloc.scenario import Noise, Scenario, State, episode_generators
+from optalloc import sampling
+from optalloc.scenario import Noise, Scenario, State, episode_keys
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,7 @@ class BedScenario(Scenario):
             self._xi_prob = np.array([q, 1 - 2 * q, q])
         else:
             self._xi, self._xi_prob = np.array([0]), np.array([1.0])
+        self._demand_table: sampling.InversionTable | None = None  # built on first use (see _demand_rows)
 
     def _validate(self) -> None:
         p, owner = self.params, f"scenario {self.id}"
@@ -280,23 +296,27 @@ class BedScenario(Scenario):
         }
 
     def sample_noise(self, seed: int, episodes: int, stream: str = "evaluate") -> Noise:
-        """Growth steps ``xi`` (E, T), surge flags (E, T) and daily demand (E, T, days)."""
+        """Lattice steps ``xi`` (E, T), surge flags (E, T) and the key of each year's daily demand (E, T).
+
+        A year's ``days`` Poisson census draws are a counter-based stream
+        (:mod:`optalloc.sampling`) whose key is ``demand_key``; :meth:`step`
+        regenerates them with the year's mean. See the module card, *Noise*.
+        """
         p, T = self.params, self.horizon
-        xi = np.empty((episodes, T), dtype=np.int64)
-        surge = np.empty((episodes, T), dtype=bool)
-        demand = np.empty((episodes, T, p.days), dtype=np.int32)
-        years = np.arange(T)
-        for i, gen in enumerate(episode_generators(seed, episodes, stream)):
-            xi[i] = gen.choice(self._xi, size=T, p=self._xi_prob)
-            surge[i] = gen.random(T) < p.surge_probability
-            lattice = np.concatenate(([0], np.cumsum(xi[i])[:-1]))  # lattice index at the start of each year
-            demand[i] = gen.poisson(self.demand_mean(years, lattice, surge[i])[:, None], size=(T, p.days))
-        return {"xi": xi, "surge": surge, "demand": demand}
+        year_keys = sampling.subkeys(episode_keys(seed, episodes, stream), T)  # (E, T)
+        words = sampling.subkeys(year_keys.ravel(), 3).reshape(episodes, T, 3)
+        u_xi, u_surge = sampling.uniforms(words[..., 0]), sampling.uniforms(words[..., 1])
+        if p.growth_step > 0:
+            q = p.growth_step_probability
+            xi = np.where(u_xi < q, -1, np.where(u_xi >= 1.0 - q, 1, 0)).astype(np.int64)
+        else:
+            xi = np.zeros((episodes, T), dtype=np.int64)
+        return {"xi": xi, "surge": u_surge < p.surge_probability, "demand_key": words[..., 2]}
 
     def step(self, t: int, state: State, action: np.ndarray, noise: Noise) -> tuple[State, np.ndarray, dict[str, np.ndarray]]:
         added = np.asarray(action, dtype=np.int64)
         beds = state["beds"] + added
-        unattended = np.maximum(noise["demand"] - beds[:, None], 0).sum(axis=1).astype(np.float64)
+        unattended = self.year_unattended(t, state["lattice"], noise["surge"], noise["demand_key"], beds[:, None])[:, 0]
         cost = self.year_cost(added, beds, unattended)
         next_state = {
             "t": state["t"] + 1,
@@ -305,6 +325,54 @@ class BedScenario(Scenario):
             "unattended": unattended,
         }
         return next_state, cost, {"added": added, "beds": beds, "unattended": unattended}
+
+    def year_unattended(self, t: int, lattice: np.ndarray, surge: np.ndarray, demand_key: np.ndarray,
+                        beds: np.ndarray) -> np.ndarray:
+        """Realised unattended patient-days ``sum_d max(r_d - H, 0)`` of year ``t`` [patient-days].
+
+        Parameters
+        ----------
+        t : int
+            Year.
+        lattice, surge, demand_key : ndarray, shape (n,)
+            Lattice index at the start of the year, surge flag and demand key of each episode.
+        beds : ndarray of int, shape (n, K)
+            Bed counts ``H`` in service to evaluate, per episode.
+
+        Returns
+        -------
+        ndarray, shape (n, K)
+        """
+        table, rows = self._demand_rows(t, lattice, surge)
+        return sampling.excess_levels(np.ascontiguousarray(demand_key, dtype=np.uint64), rows, table.base, table.cdf,
+                                      table.guide, self.params.days, np.ascontiguousarray(beds, dtype=np.int64))
+
+    def daily_demand(self, noise: Noise) -> np.ndarray:
+        """The daily census ``r`` of every episode, year and day of a noise path [beds], shape ``(E, T, days)``."""
+        episodes, T = noise["xi"].shape
+        lattice = self.year_start_lattice(noise)
+        out = np.empty((episodes, T, self.params.days), dtype=np.int64)
+        for t in range(T):
+            table, rows = self._demand_rows(t, lattice[:, t], noise["surge"][:, t])
+            out[:, t] = sampling.draw_values(np.ascontiguousarray(noise["demand_key"][:, t]), rows, table.base,
+                                             table.cdf, table.guide, self.params.days)
+        return out
+
+    @staticmethod
+    def year_start_lattice(noise: Noise) -> np.ndarray:
+        """Lattice index at the start of every year of a noise path, shape ``(E, T)`` (0 in year 0)."""
+        xi = noise["xi"]
+        return np.concatenate([np.zeros((len(xi), 1), dtype=np.int64), np.cumsum(xi, axis=1)[:, :-1]], axis=1)
+
+    def _demand_rows(self, t: int, lattice: np.ndarray, surge: np.ndarray) -> tuple[sampling.InversionTable, np.ndarray]:
+        """The census table of every reachable (year, lattice, surge) mean, and the rows of year ``t``."""
+        if self._demand_table is None:
+            T, width = self.horizon, self.horizon if self.params.growth_step > 0 else 0
+            t_grid, j_grid, s_grid = np.meshgrid(np.arange(T), np.arange(-width, width + 1), [False, True], indexing="ij")
+            self._demand_table = sampling.InversionTable.poisson(self.demand_mean(t_grid, j_grid, s_grid))
+        width = self.horizon if self.params.growth_step > 0 else 0
+        rows = (t * (2 * width + 1) + np.asarray(lattice, dtype=np.int64) + width) * 2 + np.asarray(surge, dtype=np.int64)
+        return self._demand_table, rows
 
     def observe(self, t: int, state: State) -> np.ndarray:
         return np.stack(
@@ -410,32 +478,27 @@ class BedScenario(Scenario):
             table[t] = probs @ rows[t][lattice0 + offsets + width]
         return table
 
-    def realised_shortage(self, demand: np.ndarray, beds: np.ndarray) -> np.ndarray:
-        """Unattended patient-days ``sum_d max(r_d - H, 0)`` for every bed count of a grid.
+    def realised_shortage(self, noise: Noise, beds: np.ndarray) -> np.ndarray:
+        """Realised unattended patient-days of every episode and year for every bed count of a grid.
 
         Parameters
         ----------
-        demand : ndarray of int, shape (..., days)
-            Realised daily demand.
+        noise : dict of ndarray
+            A noise path (:meth:`sample_noise`) of ``E`` episodes.
         beds : ndarray of int, shape (K,)
-            Increasing bed counts.
+            Bed counts.
 
         Returns
         -------
-        ndarray, shape (..., K)
-            Unattended patient-days [patient-days] with ``H = beds[k]`` beds in service.
+        ndarray, shape (E, horizon, K)
+            ``sum_d max(r_d - beds[k], 0)`` [patient-days] on the path's demand, the
+            value :meth:`step` charges with ``beds[k]`` beds in service.
         """
-        flat = demand.reshape(-1, demand.shape[-1])
-        top = int(max(flat.max(initial=0), beds.max())) + 1
-        counts = np.zeros((len(flat), top + 1))
-        np.add.at(counts, (np.repeat(np.arange(len(flat)), flat.shape[1]), flat.ravel()), 1)
-        # tail[h] = #days with r > h and excess[h] = sum over those days of r, by reverse cumulative sums.
-        values = np.arange(top + 1)
-        tail_count = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
-        tail_sum = np.cumsum((counts * values)[:, ::-1], axis=1)[:, ::-1]
-        idx = beds + 1
-        out = tail_sum[:, idx] - beds * tail_count[:, idx]
-        return out.reshape(*demand.shape[:-1], len(beds))
+        episodes, T = noise["xi"].shape
+        lattice = self.year_start_lattice(noise)
+        grid = np.broadcast_to(np.asarray(beds, dtype=np.int64), (episodes, len(beds)))
+        return np.stack([self.year_unattended(t, lattice[:, t], noise["surge"][:, t], noise["demand_key"][:, t], grid)
+                         for t in range(T)], axis=1)
 
     def stage_states(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Reachable (beds, lattice) pairs at the start of year ``t`` (``t = horizon`` allowed).
