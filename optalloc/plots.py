@@ -17,6 +17,23 @@ def _pyplot():
     return plt
 
 
+_DASHES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def _line_styles(names: list[str]) -> dict[str, dict]:
+    """One colour per policy, one dash pattern per training seed: ``ppo[seed 3]`` is ``ppo``'s colour, 4th dash."""
+    import matplotlib as mpl
+
+    colours = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
+    groups = list(dict.fromkeys(name.split("[", 1)[0] for name in names))
+    styles, seen = {}, {}
+    for name in names:
+        group = name.split("[", 1)[0]
+        k = seen[group] = seen.get(group, -1) + 1
+        styles[name] = {"color": colours[groups.index(group) % len(colours)], "linestyle": _DASHES[k % len(_DASHES)]}
+    return styles
+
+
 def plot_cost_distributions(episodes: pd.DataFrame, title: str = "", path: str | Path | None = None):
     """Box plots of total cost per episode, one box per policy (and bound).
 
@@ -54,9 +71,10 @@ def plot_yearly_actions(yearly: pd.DataFrame, title: str = "", path: str | Path 
         Index: epoch; columns: policies (:meth:`Evaluation.yearly_actions`).
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8.5 if len(yearly.columns) > 8 else 7, 4))
+    styles = _line_styles(list(yearly.columns))
     for name in yearly.columns:
-        ax.plot(yearly.index, yearly[name], marker="o", markersize=3, label=name)
+        ax.plot(yearly.index, yearly[name], marker="o", markersize=3, label=name, **styles[name])
     return _finish(fig, path, ax, "year", "mean action (beds added)", title or "decisions per year")
 
 
@@ -73,10 +91,11 @@ def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None 
         The exact optimal expected cost, drawn as a horizontal line.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8.5 if len(curves) > 8 else 7, 4))
+    styles = _line_styles(list(curves))
     for name, curve in curves.items():
         rows = curve.dropna(subset=["eval_cost"])
-        ax.plot(rows["env_steps"], rows["eval_cost"] / 1e6, marker="o", markersize=2, label=name)
+        ax.plot(rows["env_steps"], rows["eval_cost"] / 1e6, marker="o", markersize=2, label=name, **styles[name])
     if optimum is not None:
         ax.axhline(optimum / 1e6, color="black", linestyle="--", label="DP optimum")
     low, high = ax.get_ylim()
@@ -93,7 +112,10 @@ def _finish(fig, path: str | Path | None, ax=None, xlabel: str = "", ylabel: str
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if len(ax.get_legend_handles_labels()[1]) > 8:  # many runs: the legend goes beside the axes
+            ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
