@@ -147,7 +147,7 @@ for _spec in (
                "Expected-value MILP re-solved each year from the current state (model predictive control)",
                requires=("pyomo", "highspy")),
     PolicySpec("hindsight", "optalloc.formulations.bed_policies:HindsightPolicy",
-               "Oracle bound: the MILP on the episode's own realised demands (a bound, not a policy)",
+               "Oracle bound: the optimal plan for the episode's own realised demands (a bound, not a policy)",
                requires=("pyomo", "highspy")),
     # Deep RL (torch). test_params: a few hundred env steps, no DP optimum, tiny evaluation.
     PolicySpec("ppo", "optalloc.rl.ppo:PPOPolicy",

@@ -72,10 +72,11 @@ def _deterministic_optimum(scenario, table):
     return value[0]
 
 
-def test_hindsight_milp_equals_an_independent_deterministic_dp(stochastic):
+@pytest.mark.parametrize("method", ["dp", "milp"])
+def test_hindsight_equals_an_independent_deterministic_dp(method):
     scenario = oa.make_scenario("beds/stochastic-v0", horizon=12)
     noise = scenario.sample_noise(5, 6)
-    hindsight = oa.make_policy("hindsight").fit(scenario)
+    hindsight = oa.make_policy("hindsight", method=method).fit(scenario)
     costs = rollout(hindsight, scenario, noise).total_cost
     grid = np.arange(scenario.params.initial_beds, scenario.max_beds + 1)
     tables = scenario.params.shortage_cost * scenario.realised_shortage(noise, grid)
