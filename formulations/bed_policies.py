@@ -1,9 +1,9 @@
 """Bed-expansion policies built on the :class:`BedCapacity` block.
 
 * :class:`MILPPolicy` -- the expected-value capacity plan, solved once, open loop.
-* :class:`RollingMILPPolicy` -- the same model re-solved each year from the
-  current state (model predictive control), updating mutable Params of one
-  persistent HiGHS model.
+* :class:`RollingMILPPolicy` -- the model of the remaining years re-solved
+  each year from the current state (model predictive control), updating
+  mutable Params of persistent HiGHS models.
 * :class:`HindsightPolicy` -- an oracle: the optimal plan for each episode's
   own realised daily demand (by DP, or the MILP with ``method="milp"``). Its
   mean cost is a lower bound, never a policy score.
@@ -63,26 +63,31 @@ class _BedMILPBase(Policy):
         if self.mip_rel_gap is not None and (not isinstance(self.mip_rel_gap, (int, float)) or self.mip_rel_gap < 0):
             raise bad_value(type(self).__name__, "mip_rel_gap", "a non-negative number or None", self.mip_rel_gap)
 
-    def _build(self, scenario: Any) -> None:
-        """Build the expected-cost model from year 0 and its persistent solver."""
+    def _build(self, scenario: Any, start: int = 0) -> None:
+        """Build the expected-cost model of years ``start..horizon-1`` and its persistent solver.
+
+        Year ``s`` of the model is the scenario's year ``start + s``; its bed cap
+        is what year can reach from the scenario's initial beds.
+        """
         import pyomo.environ as pyo
 
         p, T = scenario.params, scenario.horizon
         self._grid = np.arange(p.initial_beds, scenario.max_beds + 1)
-        self.__dict__.pop("_rows", None)  # a second fit starts afresh
+        if start == 0:
+            self.__dict__.pop("_rows", None)  # a second fit starts afresh
         self._weights = scenario.discount ** np.arange(T)
-        model = pyo.ConcreteModel(name=f"{type(self).__name__}[{scenario.id}]")
+        model = pyo.ConcreteModel(name=f"{type(self).__name__}[{scenario.id}]" + (f"[from year {start}]" if start else ""))
         model.plan = BedCapacity(
-            horizon=T,
+            horizon=T - start,
             initial_beds=p.initial_beds,
             max_add=p.max_add,
             beds_min=p.initial_beds,
             beds_max=scenario.max_beds,
-            beds_cap=np.minimum(scenario.max_beds, p.initial_beds + p.max_add * np.arange(1, T + 1)),
-            shortage_cost=self._expected_table(scenario, 0, 0),
+            beds_cap=np.minimum(scenario.max_beds, p.initial_beds + p.max_add * np.arange(start + 1, T + 1)),
+            shortage_cost=self._expected_table(scenario, start, 0)[start:],
             bed_cost=p.bed_cost,
             operating_cost=p.operating_cost,
-            weights=self._weights,
+            weights=self._weights[start:],
         )
         model.objective = pyo.Objective(expr=model.plan.cost)
         self._model = model
@@ -148,11 +153,11 @@ class RollingMILPPolicy(_BedMILPBase):
 
     The open-loop-optimal plan from the current (year, beds, population) is
     re-computed every year and its first decision applied (open-loop feedback
-    control). The model is built once in ``fit``; each decision fixes the
-    past years' additions to a history that reaches the current beds (past
-    costs are sunk: their weights are set to 0), loads the conditional
-    expected shortage table and re-solves with the same persistent HiGHS
-    instance. Decisions are a deterministic function of (year, beds,
+    control). Past costs are sunk, so a decision in year ``t`` solves the
+    model of years ``t..horizon-1`` (built on first use, one per ``t``, each
+    with its persistent HiGHS instance): it sets the model's initial beds to
+    the current beds, loads the conditional expected shortage table and
+    re-solves. Decisions are a deterministic function of (year, beds,
     population) and are cached on it. Parameters as :class:`MILPPolicy`; with
     a ``forecaster`` every re-plan uses the forecast population path.
     """
@@ -161,22 +166,21 @@ class RollingMILPPolicy(_BedMILPBase):
 
     def _fit(self, scenario: Scenario, seed: int | None) -> None:
         self._plan_on(scenario)
+        self._models = {0: (self._model, self._solver)}  # one model per start year, built on first use
         self._cache: dict[tuple[int, int, int], int] = {}
 
     def _decide(self, t: int, beds: int, lattice: int) -> int:
         key = (t, beds, lattice)
         if key not in self._cache:
-            block, p = self._model.plan, self._scenario.params
-            # Any past additions that sum to the current beds will do: front-load them (within max_add a year).
-            past = np.clip(beds - p.initial_beds - p.max_add * np.arange(t), 0, p.max_add)
-            for year in block.years:
-                if year < t:
-                    block.add[year].fix(int(past[year]))
-                else:
-                    block.add[year].unfix()
-            block.set_shortage_cost(self._expected_table(self._scenario, t, lattice))
-            block.set_weights(np.where(np.arange(len(self._weights)) < t, 0.0, self._weights))
-            self._cache[key] = int(self._solve()[t])
+            if t not in self._models:
+                self._build(self._scenario, start=t)
+                self._models[t] = (self._model, self._solver)
+            self._model, self._solver = self._models[t]
+            # Past years are sunk: the model of the remaining years starts from the current beds.
+            block = self._model.plan
+            block.set_initial_beds(beds)
+            block.set_shortage_cost(self._expected_table(self._scenario, t, lattice)[t:])
+            self._cache[key] = int(self._solve()[0])
         return self._cache[key]
 
     def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
