@@ -53,6 +53,7 @@ from torch import nn
 
 from optalloc.exceptions import bad_value
 from optalloc.rl.policy import (
+    EvaluationConfig,
     ActorCritic,
     MaskedCategorical,
     ReturnNormalizer,
@@ -67,8 +68,12 @@ from optalloc.scenario import Scenario
 
 
 @dataclass
-class A2CConfig:
-    """Hyperparameters of :func:`train`: the seed paper's where it states them, SB3's A2C otherwise."""
+class A2CConfig(EvaluationConfig):
+    """Hyperparameters of :func:`train`: the seed paper's where it states them, SB3's A2C otherwise.
+
+    Reward scaling and validation fields (``reward_scale``, ``eval_*``, ``compute_optimum``, ``keep_best``)
+    are inherited from :class:`~optalloc.rl.policy.EvaluationConfig`.
+    """
 
     total_timesteps: int = 120_000
     """Training budget [env steps]; 120,000 = the paper's 4,000 episodes of the 30-year scenario."""
@@ -98,31 +103,14 @@ class A2CConfig:
     """Divide rewards by a running std of the discounted return (gymnasium's ``NormalizeReward``)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the actor and of the critic (tanh)."""
-    reward_scale: float | None = None
-    """Reward = -reward_scale * discounted cost (None: the env's default for the scenario)."""
-    eval_interval: int = 20_000
-    """Evaluate the greedy policy every this many env steps (and at the end) [env steps]."""
-    eval_episodes: int = 100
-    """Fixed validation paths (``sample_noise(eval_seed, eval_episodes, "validate")``, never the benchmark's
-    evaluation paths); 0: no evaluation."""
-    eval_seed: int = 0
-    """Seed of the evaluation paths."""
-    compute_optimum: bool = True
-    """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
-    keep_best: bool = True
-    """Return the network that did best on the validation paths (every ``eval_interval`` env steps and at
-    the end), not the last one: policy improvement is not monotone."""
 
     def validate(self) -> None:
         """Raise ``ConfigurationError`` naming the first invalid field."""
+        self.validate_evaluation("A2CPolicy")
         check_config("A2CPolicy", self,
-                     positive=("total_timesteps", "num_envs", "num_steps", "eval_interval", "learning_rate",
-                               "rms_eps"),
-                     non_negative=("ent_coef", "vf_coef", "max_grad_norm", "eval_episodes", "eval_seed"),
+                     positive=("total_timesteps", "num_envs", "num_steps", "learning_rate", "rms_eps"),
+                     non_negative=("ent_coef", "vf_coef", "max_grad_norm"),
                      unit=("gamma", "gae_lambda", "rms_alpha"))
-        if self.reward_scale is not None and not (isinstance(self.reward_scale, (int, float))
-                                                  and self.reward_scale > 0):
-            raise bad_value("A2CPolicy", "reward_scale", "a positive number or None", self.reward_scale)
 
 
 def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2CPolicy:

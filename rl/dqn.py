@@ -54,6 +54,7 @@ from torch import nn
 
 from optalloc.exceptions import bad_value
 from optalloc.rl.policy import (
+    EvaluationConfig,
     ReturnNormalizer,
     TorchPolicy,
     TrainingLog,
@@ -69,8 +70,12 @@ from optalloc.scenario import Scenario
 
 
 @dataclass
-class DQNConfig:
-    """Hyperparameters of :func:`train` (CleanRL's classic-control DQN, adapted)."""
+class DQNConfig(EvaluationConfig):
+    """Hyperparameters of :func:`train` (CleanRL's classic-control DQN, adapted).
+
+    Reward scaling and validation fields (``reward_scale``, ``eval_*``, ``compute_optimum``, ``keep_best``)
+    are inherited from :class:`~optalloc.rl.policy.EvaluationConfig`.
+    """
 
     total_timesteps: int = 300_000
     """Training budget [env steps, summed over the parallel episodes]."""
@@ -104,33 +109,17 @@ class DQNConfig:
     """Divide rewards by the std of the discounted return seen in the first ``learning_starts`` steps, then fixed."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the Q-network (tanh)."""
-    reward_scale: float | None = None
-    """Reward = -reward_scale * discounted cost (None: the env's default for the scenario)."""
-    eval_interval: int = 20_000
-    """Evaluate the greedy policy every this many env steps (and at the end) [env steps]."""
-    eval_episodes: int = 100
-    """Fixed validation paths (``sample_noise(eval_seed, eval_episodes, "validate")``, never the benchmark's
-    evaluation paths); 0: no evaluation."""
-    eval_seed: int = 0
-    """Seed of the evaluation paths."""
-    compute_optimum: bool = True
-    """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
-    keep_best: bool = True
-    """Return the network that did best on the validation paths (every ``eval_interval`` env steps and at
-    the end), not the last one: policy improvement is not monotone."""
 
     def validate(self) -> None:
         """Raise ``ConfigurationError`` naming the first invalid field."""
+        self.validate_evaluation("DQNPolicy")
         check_config("DQNPolicy", self,
                      positive=("total_timesteps", "num_envs", "buffer_size", "target_network_frequency",
-                               "batch_size", "train_frequency", "eval_interval", "learning_rate"),
-                     non_negative=("learning_starts", "max_grad_norm", "eval_episodes", "eval_seed"),
+                               "batch_size", "train_frequency", "learning_rate"),
+                     non_negative=("learning_starts", "max_grad_norm"),
                      unit=("gamma", "tau", "start_e", "end_e", "exploration_fraction"))
         if self.buffer_size < self.num_envs:
             raise bad_value("DQNPolicy", "buffer_size", f"at least num_envs = {self.num_envs}", self.buffer_size)
-        if self.reward_scale is not None and not (isinstance(self.reward_scale, (int, float))
-                                                  and self.reward_scale > 0):
-            raise bad_value("DQNPolicy", "reward_scale", "a positive number or None", self.reward_scale)
 
 
 class QNetwork(nn.Module):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -234,6 +235,38 @@ def check_config(owner: str, config: Any, *, positive: tuple[str, ...] = (), non
 
 
 # ---------------------------------------------------------------- training log
+@dataclass
+class EvaluationConfig:
+    """Reward scaling and periodic validation: the fields every agent's config shares.
+
+    Each agent's config dataclass inherits them (after its own fields in the
+    documentation, first in ``dataclasses.fields`` order) and calls
+    :meth:`validate_evaluation` from its ``validate``.
+    """
+
+    reward_scale: float | None = None
+    """Reward = -reward_scale * discounted cost (None: the env's default for the scenario)."""
+    eval_interval: int = 20_000
+    """Evaluate the greedy policy every this many env steps (and at the end) [env steps]."""
+    eval_episodes: int = 100
+    """Fixed validation paths (``sample_noise(eval_seed, eval_episodes, "validate")``, never the benchmark's
+    evaluation paths); 0: no evaluation."""
+    eval_seed: int = 0
+    """Seed of the evaluation paths."""
+    compute_optimum: bool = True
+    """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
+    keep_best: bool = True
+    """Return the network that did best on the validation paths (every ``eval_interval`` env steps and at
+    the end), not the last one: policy improvement is not monotone."""
+
+    def validate_evaluation(self, owner: str) -> None:
+        """Raise ``ConfigurationError`` naming the first invalid shared field (``owner``: the policy's name)."""
+        check_config(owner, self, positive=("eval_interval",), non_negative=("eval_episodes", "eval_seed"))
+        if self.reward_scale is not None and not (isinstance(self.reward_scale, (int, float))
+                                                  and not isinstance(self.reward_scale, bool) and self.reward_scale > 0):
+            raise bad_value(owner, "reward_scale", "a positive number or None", self.reward_scale)
+
+
 def exact_optimum(scenario: Scenario) -> float | None:
     """Optimal expected cost by backward induction, if the scenario has an exact tabular model."""
     if not hasattr(scenario, "tabular_stages"):

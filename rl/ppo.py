@@ -67,6 +67,7 @@ from torch import nn
 
 from optalloc.exceptions import bad_value
 from optalloc.rl.policy import (
+    EvaluationConfig,
     ActorCritic,
     MaskedCategorical,
     ReturnNormalizer,
@@ -81,8 +82,12 @@ from optalloc.scenario import Scenario
 
 
 @dataclass
-class PPOConfig:
-    """Hyperparameters of :func:`train` (CleanRL's defaults, adapted to short fixed-horizon problems)."""
+class PPOConfig(EvaluationConfig):
+    """Hyperparameters of :func:`train` (CleanRL's defaults, adapted to short fixed-horizon problems).
+
+    Reward scaling and validation fields (``reward_scale``, ``eval_*``, ``compute_optimum``, ``keep_best``)
+    are inherited from :class:`~optalloc.rl.policy.EvaluationConfig`.
+    """
 
     total_timesteps: int = 1_000_000
     """Training budget [env steps, summed over the parallel episodes]."""
@@ -121,37 +126,22 @@ class PPOConfig:
     """Divide rewards by a running std of the discounted return (gymnasium's ``NormalizeReward``)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the actor and of the critic (tanh)."""
-    reward_scale: float | None = None
-    """Reward = -reward_scale * discounted cost (None: the env's default for the scenario)."""
     eval_interval: int = 50_000
     """Evaluate the greedy policy every this many env steps (and at the end) [env steps]."""
-    eval_episodes: int = 100
-    """Fixed validation paths (``sample_noise(eval_seed, eval_episodes, "validate")``, never the benchmark's
-    evaluation paths); 0: no evaluation."""
-    eval_seed: int = 0
-    """Seed of the evaluation paths."""
-    compute_optimum: bool = True
-    """Compute the exact optimum once by DP (if the scenario has a tabular model) for the gap column."""
-    keep_best: bool = True
-    """Return the network that did best on the validation paths (every ``eval_interval`` env steps and at
-    the end), not the last one: policy improvement is not monotone."""
 
     def validate(self) -> None:
         """Raise ``ConfigurationError`` naming the first invalid field."""
+        self.validate_evaluation("PPOPolicy")
         check_config("PPOPolicy", self,
                      positive=("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs",
-                               "eval_interval", "learning_rate"),
-                     non_negative=("clip_coef", "ent_coef", "vf_coef", "max_grad_norm", "eval_episodes",
-                                   "eval_seed"),
+                               "learning_rate"),
+                     non_negative=("clip_coef", "ent_coef", "vf_coef", "max_grad_norm"),
                      unit=("gamma", "gae_lambda"))
         if self.num_envs * self.num_steps < self.num_minibatches:
             raise bad_value("PPOPolicy", "num_minibatches", f"at most num_envs * num_steps = "
                             f"{self.num_envs * self.num_steps}", self.num_minibatches)
         if self.target_kl is not None and not (isinstance(self.target_kl, (int, float)) and self.target_kl > 0):
             raise bad_value("PPOPolicy", "target_kl", "a positive number or None", self.target_kl)
-        if self.reward_scale is not None and not (isinstance(self.reward_scale, (int, float))
-                                                  and self.reward_scale > 0):
-            raise bad_value("PPOPolicy", "reward_scale", "a positive number or None", self.reward_scale)
 
 
 def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPOPolicy:
