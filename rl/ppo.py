@@ -67,8 +67,8 @@ from torch import nn
 
 from optalloc.exceptions import bad_value
 from optalloc.rl.policy import (
-    EvaluationConfig,
     ActorCritic,
+    EvaluationConfig,
     MaskedCategorical,
     ReturnNormalizer,
     TorchPolicy,
