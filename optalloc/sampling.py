@@ -198,7 +198,9 @@ def excess_levels(keys: np.ndarray, rows: np.ndarray, base: np.ndarray, cdfs: np
     ndarray of float64, shape (R, K)
     """
     width = cdfs.shape[1]
-    out = np.empty(levels.shape, dtype=np.float64)
+    out = np.zeros(levels.shape, dtype=np.float64)
+    if draws <= 0:  # no draws: nothing exceeds any level
+        return out
     hist = np.zeros(width, dtype=np.int64)
     curve = np.zeros(width, dtype=np.int64)
     no_values = np.empty(0, dtype=np.int64)

@@ -109,6 +109,13 @@ def test_excess_levels_equal_direct_sums_over_the_draws():
     np.testing.assert_array_equal(g, direct)
 
 
+def test_no_draws_exceed_nothing():
+    table = sampling.InversionTable.poisson(np.array([3.0]))
+    g = sampling.excess_levels(episode_keys(0, 2), np.zeros(2, dtype=np.int64), table.base, table.cdf, table.guide,
+                               0, np.array([[0, 5], [-3, 1]]))
+    np.testing.assert_array_equal(g, 0.0)
+
+
 def test_rows_pick_their_own_distribution():
     table = sampling.InversionTable.poisson(np.array([5.0, 500.0]))
     keys = episode_keys(4, 30)
