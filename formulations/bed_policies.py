@@ -63,6 +63,11 @@ class _BedMILPBase(Policy):
         if self.mip_rel_gap is not None and (not isinstance(self.mip_rel_gap, (int, float)) or self.mip_rel_gap < 0):
             raise bad_value(type(self).__name__, "mip_rel_gap", "a non-negative number or None", self.mip_rel_gap)
 
+    def _set_grid(self, scenario: Any) -> None:
+        """The bed grid ``initial_beds..max_beds`` and the yearly cost weights (discount factors)."""
+        self._grid = np.arange(scenario.params.initial_beds, scenario.max_beds + 1)
+        self._weights = scenario.discount ** np.arange(scenario.horizon)
+
     def _build(self, scenario: Any, start: int = 0) -> None:
         """Build the expected-cost model of years ``start..horizon-1`` and its persistent solver.
 
@@ -72,10 +77,9 @@ class _BedMILPBase(Policy):
         import pyomo.environ as pyo
 
         p, T = scenario.params, scenario.horizon
-        self._grid = np.arange(p.initial_beds, scenario.max_beds + 1)
+        self._set_grid(scenario)
         if start == 0:
             self.__dict__.pop("_rows", None)  # a second fit starts afresh
-        self._weights = scenario.discount ** np.arange(T)
         model = pyo.ConcreteModel(name=f"{type(self).__name__}[{scenario.id}]" + (f"[from year {start}]" if start else ""))
         model.plan = BedCapacity(
             horizon=T - start,
@@ -234,10 +238,7 @@ class HindsightPolicy(_BedMILPBase):
         if self.method == "milp":
             self._build(scenario)
         else:
-            p = scenario.params
-            self._scenario = scenario
-            self._grid = np.arange(p.initial_beds, scenario.max_beds + 1)
-            self._weights = scenario.discount ** np.arange(scenario.horizon)
+            self._set_grid(scenario)
         self._plans: np.ndarray | None = None
 
     def reset(self, *, seed: int | None = None, noise: Noise | None = None) -> None:

@@ -365,12 +365,15 @@ class BedScenario(Scenario):
         return np.concatenate([np.zeros((len(xi), 1), dtype=np.int64), np.cumsum(xi, axis=1)[:, :-1]], axis=1)
 
     def _demand_rows(self, t: int, lattice: np.ndarray, surge: np.ndarray) -> tuple[sampling.InversionTable, np.ndarray]:
-        """The census table of every reachable (year, lattice, surge) mean, and the rows of year ``t``."""
-        if self._demand_table is None:
-            T, width = self.horizon, self.horizon if self.params.growth_step > 0 else 0
-            t_grid, j_grid, s_grid = np.meshgrid(np.arange(T), np.arange(-width, width + 1), [False, True], indexing="ij")
-            self._demand_table = sampling.InversionTable.poisson(self.demand_mean(t_grid, j_grid, s_grid))
+        """The census table of every (year, lattice index in ``-w..w``, surge) mean, and the rows of year ``t``.
+
+        ``w = horizon`` on a random population lattice, else 0; the table is built on first use.
+        """
         width = self.horizon if self.params.growth_step > 0 else 0
+        if self._demand_table is None:
+            t_grid, j_grid, s_grid = np.meshgrid(np.arange(self.horizon), np.arange(-width, width + 1), [False, True],
+                                                 indexing="ij")
+            self._demand_table = sampling.InversionTable.poisson(self.demand_mean(t_grid, j_grid, s_grid))
         rows = (t * (2 * width + 1) + np.asarray(lattice, dtype=np.int64) + width) * 2 + np.asarray(surge, dtype=np.int64)
         return self._demand_table, rows
 
