@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from optalloc.checks import check_memory
 from optalloc.exceptions import bad_value
 from optalloc.policy import Policy
 from optalloc.scenario import Noise, Scenario
@@ -63,8 +64,23 @@ class _BedMILPBase(Policy):
         if self.mip_rel_gap is not None and (not isinstance(self.mip_rel_gap, (int, float)) or self.mip_rel_gap < 0):
             raise bad_value(type(self).__name__, "mip_rel_gap", "a non-negative number or None", self.mip_rel_gap)
 
+    def _check_can_act(self, scenario: Scenario) -> str | None:
+        """The model covers the fitted horizon and bed range only."""
+        own = self._scenario
+        if scenario.horizon > own.horizon:
+            return f"its model covers {own.horizon} years, the scenario has {scenario.horizon}"
+        low, high = scenario.params.initial_beds, scenario.max_beds
+        if low < own.params.initial_beds or high > own.max_beds:
+            return (f"its model covers {own.params.initial_beds}..{own.max_beds} beds, the scenario "
+                    f"{low}..{high}")
+        return None
+
     def _set_grid(self, scenario: Any) -> None:
         """The bed grid ``initial_beds..max_beds`` and the yearly cost weights (discount factors)."""
+        beds = scenario.max_beds - scenario.params.initial_beds + 1
+        # The epigraph has a cut per (year, bed count); a Pyomo constraint and its HiGHS row take about 2 KiB.
+        check_memory(f"the capacity MILP of scenario {scenario.id} ({scenario.horizon} years x {beds:,} bed counts)",
+                     2048.0 * scenario.horizon * beds, "lower max_add, max_beds or horizon")
         self._grid = np.arange(scenario.params.initial_beds, scenario.max_beds + 1)
         self._weights = scenario.discount ** np.arange(scenario.horizon)
 
@@ -146,6 +162,14 @@ class MILPPolicy(_BedMILPBase):
         self.plan_ = self._solve().astype(np.int64)
         self.objective_ = float(self._solver.history[-1].objective)
 
+    def _check_loaded(self) -> None:
+        """``plan_`` must hold one addition per year of the manifest's scenario."""
+        horizon, n = self._scenario.horizon, self._scenario.action_space.n
+        if self.plan_.shape != (horizon,):
+            raise ValueError(f"plan_ has shape {self.plan_.shape}; the scenario has {horizon} years")
+        if not (0 <= self.plan_.min() and self.plan_.max() < n):
+            raise ValueError(f"plan_ holds additions outside 0..{n - 1}")
+
     def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
         self._check_fitted()
         t = observations[:, 0].astype(np.int64)
@@ -162,8 +186,19 @@ class RollingMILPPolicy(_BedMILPBase):
     with its persistent HiGHS instance): it sets the model's initial beds to
     the current beds, loads the conditional expected shortage table and
     re-solves. Decisions are a deterministic function of (year, beds,
-    population) and are cached on it. Parameters as :class:`MILPPolicy`; with
-    a ``forecaster`` every re-plan uses the forecast population path.
+    population) and are cached on it.
+
+    Parameters
+    ----------
+    time_limit : float, optional
+        HiGHS time limit per solve [s] (each yearly re-plan is a solve).
+    mip_rel_gap : float, optional
+        Relative MIP gap at which HiGHS stops.
+    forecaster : str, optional
+        Plan on this population forecast (:mod:`optalloc.policies.planning`):
+        every re-plan uses the forecast population path.
+    forecast_cutoff : int
+        Last census year the forecaster sees.
     """
 
     refit_on_load = True
@@ -214,8 +249,10 @@ class HindsightPolicy(_BedMILPBase):
         :class:`BedCapacity` MILP per episode, re-using one persistent HiGHS
         model (about 70 ms an episode). Both give the optimal cost; they may
         differ only between equally cheap plans.
-    time_limit, mip_rel_gap
-        As in :class:`MILPPolicy` (``method="milp"`` only).
+    time_limit : float, optional
+        HiGHS time limit per episode's solve [s] (``method="milp"`` only).
+    mip_rel_gap : float, optional
+        Relative MIP gap at which HiGHS stops (``method="milp"`` only).
     progress : bool
         Show a progress bar over episodes (``method="milp"``).
     """

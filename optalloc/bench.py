@@ -23,17 +23,26 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+import signal
+import threading
+import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from optalloc.cells import CellStore
 from optalloc.evaluation import PolicyRun
-from optalloc.exceptions import ConfigurationError
+from optalloc.exceptions import ConfigurationError, OptallocError
+from optalloc.scenario import spec_label
 
+#: A suite name: it names output files, so no folders and no leading dot.
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _TOP_KEYS = {"name", "description", "episodes", "seeds", "reference", "scenarios", "policies"}
 _SCENARIO_KEYS = {"id", "overrides"}
 _POLICY_KEYS = {"id", "name", "params", "train_seeds"}
@@ -60,7 +69,7 @@ class ScenarioEntry:
     @property
     def label(self) -> str:
         """The id, followed by the overrides if any (``beds/seed002-v0 {"horizon": 5}``)."""
-        return self.id if not self.overrides else f"{self.id} {json.dumps(self.overrides, sort_keys=True)}"
+        return spec_label({"id": self.id, "overrides": self.overrides})
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,31 @@ def _expand_train_seeds(entry: dict[str, Any], path: Path) -> list[PolicyEntry]:
     return [PolicyEntry(entry["id"], f"{name}[seed {s}]", params, s) for s in seeds]
 
 
+def _check_cells(scenarios: list[ScenarioEntry], policies: list[PolicyEntry], path: Path) -> None:
+    """Build every scenario and policy of the suite once, so a bad override or hyperparameter fails at load.
+
+    Cheap: scenarios validate their parameters on construction and build their
+    tables lazily; policies only validate their hyperparameters (no fit).
+    """
+    from optalloc.registry import make_policy, make_scenario
+
+    for i, entry in enumerate(scenarios):
+        try:
+            make_scenario(entry.id, **entry.overrides)
+        except OptallocError as exc:
+            raise ConfigurationError(f"Suite {str(path)!r}, [[scenarios]] entry {i + 1} ({entry.label}): {exc}") from None
+    seen: set[str] = set()
+    for entry in policies:
+        key = json.dumps([entry.id, entry.params], sort_keys=True, default=repr)
+        if key in seen:
+            continue  # the training seeds of one entry share its hyperparameters
+        seen.add(key)
+        try:
+            make_policy(entry.id, **entry.params).validate_params()
+        except OptallocError as exc:
+            raise ConfigurationError(f"Suite {str(path)!r}, [[policies]] entry {entry.name!r}: {exc}") from None
+
+
 def load_suite(path: str | Path) -> Suite:
     """Parse and validate a suite file; ids are checked against the registry.
 
@@ -138,11 +172,17 @@ def load_suite(path: str | Path) -> Suite:
     """
     from optalloc.registry import policy_spec, scenario_spec
 
+    if not isinstance(path, (str, Path)):
+        raise ConfigurationError(f"The 'path' argument must be a suite file path. Got {type(path).__name__} instead.")
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigurationError(f"Suite file {str(path)!r} does not exist.") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"Suite {str(path)!r} is a folder; expected a suite file (.toml).") from None
+    except PermissionError:
+        raise ConfigurationError(f"Suite file {str(path)!r} cannot be read (permission denied).") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"Suite {str(path)!r} is not valid TOML: {exc}") from None
     _check_keys("the top level", doc, _TOP_KEYS, path)
@@ -164,8 +204,15 @@ def load_suite(path: str | Path) -> Suite:
     reference = doc.get("reference")
     if reference is not None and reference not in names:
         raise ConfigurationError(f"Suite {str(path)!r}: 'reference' must be one of {names}. Got {reference!r} instead.")
+    name = doc.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"Suite {str(path)!r}: 'name' names the output files (results/<name>.csv), so it must be letters, digits, "
+            f"'.', '_' or '-', not starting with '.' (no folders). Got {name!r} instead."
+        )
+    _check_cells(scenarios, policies, path)
     return Suite(
-        name=str(doc.get("name", path.stem)),
+        name=name,
         description=str(doc.get("description", "")),
         episodes=episodes,
         seeds=tuple(seeds),
@@ -190,6 +237,150 @@ def _run_cell(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyE
     return run_policy(policy.name, make_policy(policy.id, **policy.params), instance, noise, fit_seed=fit_seed)
 
 
+def _cell_identity(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyEntry) -> dict[str, Any]:
+    """Everything that determines a cell's numbers (and its display name): its identity in a cell store."""
+    return {"scenario": scenario.id, "overrides": scenario.overrides, "seed": seed, "episodes": episodes,
+            "policy": policy.id, "name": policy.name, "params": policy.params, "train_seed": policy.train_seed}
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM handler of a worker: exit at once, after multiprocessing's exit finalizers.
+
+    The finalizers release the named semaphores this process holds (a solver
+    library may create one at import), so that multiprocessing's resource
+    tracker has no "leaked semaphore" warning to print when the parent stops
+    the pool.
+    """
+    import os
+    from multiprocessing import util
+
+    util._run_finalizers(0)
+    os._exit(128 + signum)
+
+
+def _init_worker() -> None:
+    """Pool initializer: Ctrl-C (SIGINT) is the parent's to handle, SIGTERM (the parent's stop) exits quietly.
+
+    A terminal sends SIGINT to the whole process group; a worker that raised
+    KeyboardInterrupt would print its own traceback while the parent stops it anyway.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process during the block (a no-op outside the main thread, which owns handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler set outside Python, which cannot be put back
+            signal.signal(signal.SIGINT, previous)
+
+
+_Key = tuple[int, int, int]
+_Cell = tuple[ScenarioEntry, int, PolicyEntry]
+
+
+#: How long stopped workers get to exit before they are killed [s].
+_STOP_GRACE = 3.0
+
+
+def _stop_pool(pool: Any) -> None:
+    """Cancel the cells not started and terminate the workers, then wait for the pool's manager thread.
+
+    Workers ignore SIGINT and a running cell may take minutes, so they are
+    terminated (SIGTERM) rather than awaited; a worker still alive after
+    ``_STOP_GRACE`` seconds (its handler waits for a long call into compiled
+    code to return) is killed. ``terminate_workers`` is public from Python
+    3.14; before, the same is done through the executor's process table.
+    """
+    from multiprocessing.connection import wait
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() drops the table
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+    else:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+    # Sentinels, not exitcode: the manager thread may reap a worker first, and a sentinel still tells it is gone.
+    running = {process.sentinel: process for process in processes}
+    deadline = time.monotonic() + _STOP_GRACE
+    while running and (left := deadline - time.monotonic()) > 0:
+        for sentinel in wait(list(running), timeout=left):
+            running.pop(sentinel)
+    for process in running.values():
+        process.kill()
+    if manager is not None:
+        manager.join()
+
+
+def _run_on_pool(cells: Mapping[_Key, _Cell], episodes: int, workers: int,
+                 finish: Callable[[_Key, PolicyRun], None], bar: Any) -> None:
+    """Run cells on a spawn process pool; ``finish`` is called here, in the parent, as each one completes.
+
+    On any exception (Ctrl-C included) the cells not started are cancelled,
+    those completed meanwhile are still finished, the workers are stopped and
+    the exception is re-raised.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    # spawn: workers start clean (no forked solver or thread state).
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker)
+    futures: dict[Any, _Key] = {}
+    finished: set[_Key] = set()
+    try:
+        # submit() starts the workers; they inherit the ignored SIGINT, so a Ctrl-C while they
+        # still import (before the initializer runs) prints no traceback from them either.
+        # The price: a Ctrl-C in the few milliseconds of this loop is lost.
+        with _sigint_ignored():
+            for key, (sc, seed, pol) in cells.items():
+                futures[pool.submit(_run_cell, sc, seed, episodes, pol)] = key
+        for future in as_completed(futures):
+            key = futures[future]
+            finish(key, future.result())
+            finished.add(key)
+            sc, seed, pol = cells[key]
+            bar.set_postfix_str(f"done {sc.label} seed {seed} {pol.name}")
+            bar.update()
+    except BaseException:
+        with _sigint_ignored():  # a second Ctrl-C must not break off the clean-up and leave workers running
+            for future, key in futures.items():
+                if key not in finished and future.done() and not future.cancelled() and future.exception() is None:
+                    finish(key, future.result())
+            _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+class SuiteInterrupted(KeyboardInterrupt):
+    """A suite run stopped by Ctrl-C; the cells finished before are in the cell store.
+
+    Attributes
+    ----------
+    finished : int
+        Cells finished (resumed ones included) when the run stopped.
+    kept : int
+        Of those, the cells in the store (all of them unless one could not be written).
+    total : int
+        Cells of the suite.
+    store : Path or None
+        The cell store; None if the run had none (nothing kept).
+    """
+
+    def __init__(self, finished: int, kept: int, total: int, store: Path | None) -> None:
+        self.finished, self.kept, self.total, self.store = finished, kept, total, store
+        where = f"kept in {store}" if store is not None else "not kept (no cell store)"
+        super().__init__(f"interrupted; {kept if store is not None else finished} of {total} cells finished and {where}")
+
+
 @dataclass
 class SuiteResult:
     """Tables of a suite run.
@@ -206,16 +397,20 @@ class SuiteResult:
     curves : DataFrame
         Learning curves of the learning policies (scenario x seed x policy x
         log row); empty if none learned.
+    resumed : int
+        Cells loaded from the cell store instead of computed.
     """
 
     summary: pd.DataFrame
     episodes: pd.DataFrame
     yearly: pd.DataFrame
     curves: pd.DataFrame
+    resumed: int = 0
 
 
 def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None = None,
-              progress: bool = True) -> SuiteResult:
+              progress: bool = True, store: CellStore | str | Path | None = None,
+              fresh: bool = False) -> SuiteResult:
     """Run every cell (scenario x seed x policy) of a suite.
 
     Parameters
@@ -224,53 +419,83 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     episodes : int, optional
         Override the suite's number of evaluation paths.
     workers : int, optional
-        Worker processes (default: one per CPU core, at most one per cell);
-        1 runs everything in this process. Results do not depend on it.
+        Worker processes (default: one per CPU core, at most one per cell to
+        compute); 1 runs everything in this process. Results do not depend on it.
     progress : bool
         Show a progress bar over cells.
+    store : CellStore, str or Path, optional
+        Folder of finished cells (:class:`optalloc.cells.CellStore`). Each
+        cell is written there as soon as it finishes, and cells already there
+        are loaded instead of computed, with their stored fit and act seconds:
+        a run stopped part way resumes where it stopped, with the same numbers.
+        None (default): nothing is stored or loaded.
+    fresh : bool
+        Delete the stored cells first and compute every cell anew.
 
     Returns
     -------
     SuiteResult
+
+    Raises
+    ------
+    SuiteInterrupted
+        On Ctrl-C (KeyboardInterrupt): the workers are stopped and the cells
+        finished so far stay in ``store``.
     """
     import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
 
     from tqdm.auto import tqdm
 
-    from optalloc.evaluation import check_episodes, summarise
+    from optalloc.evaluation import check_episodes, check_evaluation_size, summarise
+    from optalloc.registry import make_scenario
 
-    n_episodes = check_episodes(episodes or suite.episodes)
-    cells = [(sc, seed, pol) for sc in suite.scenarios for seed in suite.seeds for pol in suite.policies]
-    if workers is None:
-        workers = min(os.cpu_count() or 1, len(cells))
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    n_episodes = check_episodes(suite.episodes if episodes is None else episodes)
+    for sc in suite.scenarios:  # every cell's trajectories are kept for the tables
+        check_evaluation_size(make_scenario(sc.id, **sc.overrides), n_episodes, len(suite.policies) * len(suite.seeds))
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigurationError(f"The 'workers' parameter must be a positive integer. Got {workers!r} instead.")
+    cell_store = CellStore(store) if isinstance(store, (str, os.PathLike)) else store
+    if cell_store is not None and not isinstance(cell_store, CellStore):
+        raise ConfigurationError(f"The 'store' parameter must be a folder path or a CellStore. Got {store!r} instead.")
     # Cells are keyed by position, so a scenario listed twice (other overrides) or a repeated seed stays apart.
-    keys = [(i, j, k) for i in range(len(suite.scenarios)) for j in range(len(suite.seeds))
-            for k in range(len(suite.policies))]
-    runs: dict[tuple[int, int, int], PolicyRun] = {}
-    with tqdm(total=len(cells), desc=f"suite {suite.name}", unit="cell", leave=False, disable=not progress) as bar:
-        if workers == 1:
-            for key, (sc, seed, pol) in zip(keys, cells):
-                bar.set_postfix_str(f"{sc.label} seed {seed} {pol.name}")
-                runs[key] = _run_cell(sc, seed, n_episodes, pol)
-                bar.update()
-        else:
-            # spawn: workers start clean (no forked solver or thread state).
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_run_cell, sc, seed, n_episodes, pol): (key, sc, seed, pol)
-                           for key, (sc, seed, pol) in zip(keys, cells)}
-                try:
-                    for future in as_completed(futures):
-                        key, sc, seed, pol = futures[future]
-                        runs[key] = future.result()
-                        bar.set_postfix_str(f"done {sc.label} seed {seed} {pol.name}")
-                        bar.update()
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+    cells: dict[_Key, _Cell] = {
+        (i, j, k): (sc, seed, pol)
+        for i, sc in enumerate(suite.scenarios) for j, seed in enumerate(suite.seeds)
+        for k, pol in enumerate(suite.policies)
+    }
+    identities = {key: _cell_identity(sc, seed, n_episodes, pol) for key, (sc, seed, pol) in cells.items()}
+    runs: dict[_Key, PolicyRun] = {}
+    kept = 0
+
+    def finish(key: _Key, run: PolicyRun) -> None:
+        nonlocal kept
+        runs[key] = run
+        if cell_store is not None:
+            kept += cell_store.save(identities[key], run)
+
+    try:
+        if cell_store is not None and fresh:
+            cell_store.clear()
+        elif cell_store is not None:
+            for key, identity in identities.items():
+                run = cell_store.load(identity)
+                if run is not None:
+                    runs[key] = run
+                    kept += 1
+        resumed = len(runs)
+        todo = {key: cell for key, cell in cells.items() if key not in runs}
+        n_workers = min(os.cpu_count() or 1, len(todo)) if workers is None else workers
+        with tqdm(total=len(cells), initial=resumed, desc=f"suite {suite.name}", unit="cell", leave=False,
+                  disable=not progress) as bar:
+            if n_workers <= 1 or not todo:
+                for key, (sc, seed, pol) in todo.items():
+                    bar.set_postfix_str(f"{sc.label} seed {seed} {pol.name}")
+                    finish(key, _run_cell(sc, seed, n_episodes, pol))
+                    bar.update()
+            else:
+                _run_on_pool(todo, n_episodes, n_workers, finish, bar)
+    except KeyboardInterrupt:
+        raise SuiteInterrupted(len(runs), kept, len(cells), None if cell_store is None else cell_store.path) from None
 
     summaries, episode_frames, yearly_frames = [], [], []
     curve_frames = [pd.DataFrame(columns=["scenario", "seed", "policy", "env_steps"])]
@@ -292,4 +517,5 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         frame = pd.concat(frames, ignore_index=True)
         return frame[front + [c for c in frame.columns if c not in front]]
 
-    return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(yearly_frames), ordered(curve_frames))
+    return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(yearly_frames), ordered(curve_frames),
+                       resumed)

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
+import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from optalloc.exceptions import OptallocError
+from optalloc.checks import check_output_path
+from optalloc.evaluation import check_episodes
+from optalloc.exceptions import ConfigurationError, OptallocError
 
 EPILOG = """examples:
   optalloc list
+  optalloc describe beds/stochastic-v0
+  optalloc describe ppo
   optalloc evaluate --scenario beds/seed002-v0 --policy dp --policy rigid --episodes 200 --seed 0
   optalloc evaluate --scenario beds/stochastic-v0 --policy dp --policy rigid:k=8 --set surge_probability=0.2
   optalloc solve --scenario beds/stochastic-v0 --policy dp --out dp.zip
@@ -36,6 +43,8 @@ def _parse_value(text: str) -> Any:
         return None
     if text.lower() in {"true", "false"}:
         return text.lower() == "true"
+    if text.lower().lstrip("+-") in {"inf", "infinity", "nan"}:
+        return float(text)  # a number, so that the check says "must be a finite number"
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -46,9 +55,13 @@ def _parse_assignments(items: Sequence[str], what: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise OptallocError(f"The {what} {item!r} must look like key=value.")
-        out[key.strip()] = _parse_value(value.strip())
+            raise ConfigurationError(f"The {what} {item!r} must look like key=value.")
+        if key in out:
+            raise ConfigurationError(f"The {what} {key!r} is given twice ({key}={out[key]!r} and {item.strip()}); "
+                                     "give each key once.")
+        out[key] = _parse_value(value.strip())
     return out
 
 
@@ -96,6 +109,16 @@ def _print_frame(summary: pd.DataFrame, as_json: bool, bound: str = "") -> None:
             print(bound)
 
 
+def _output_path(given: str | None, default: Path, what: str) -> Path:
+    """The output file, checked before any work: ``given`` as it is, or ``default`` (its folder is created)."""
+    if given:
+        return check_output_path(given, what)
+    folder = default.parent
+    if not folder.exists() and folder.parent.is_dir() and os.access(folder.parent, os.W_OK):
+        folder.mkdir()
+    return check_output_path(default, f"default {what}")
+
+
 # ---------------------------------------------------------------- commands
 def cmd_list(args: argparse.Namespace) -> int:
     from optalloc.registry import list_policies, list_scenarios
@@ -111,6 +134,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("policies:")
     for p in policies:
         print(f"  {p['id']:<22} {p['description']}")
+    print("\nparameters and their meaning: optalloc describe ID")
     return 0
 
 
@@ -119,16 +143,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from optalloc.io import load_policy
     from optalloc.registry import make_policy, make_scenario
 
+    if args.csv:
+        check_output_path(args.csv, "--csv file")
+    check_episodes(args.episodes)
     scenario = make_scenario(args.scenario, **_parse_assignments(args.set, "scenario override"))
     policies: dict[str, Any] = {}
+    given: dict[str, str] = {}  # display name -> the option that gave it, to name both sides of a clash
+
+    def add(name: str, policy: Any, option: str) -> None:
+        if name in policies:
+            raise ConfigurationError(
+                f"Two evaluated policies would both be named {name!r} ({given[name]} and {option}); each policy "
+                "needs its own row: drop the repeat, or rename the saved file."
+            )
+        policies[name], given[name] = policy, option
+
     for text in args.policy:
         name, policy_id, params = _parse_policy(text)
-        policies[name] = make_policy(policy_id, **params)
+        add(name, make_policy(policy_id, **params), f"--policy {text}")
     for path in args.load:
-        policy = load_policy(path)
-        policies[Path(path).stem] = policy
+        add(Path(path).stem, load_policy(path), f"--load {path}")
     if not policies:
-        raise OptallocError("Give at least one --policy ID (see 'optalloc list') or --load FILE.")
+        raise ConfigurationError("Give at least one --policy ID (see 'optalloc list') or --load FILE.")
     result = evaluate(policies, scenario, args.episodes, args.seed, reference=args.reference,
                       progress=not args.no_progress and not args.json)
     if args.csv:
@@ -139,15 +175,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
-    from optalloc.bench import load_suite, run_suite
+    from optalloc.bench import SuiteInterrupted, load_suite, run_suite
 
+    if args.episodes is not None:
+        check_episodes(args.episodes)
     suite = load_suite(args.suite)
+    out = _output_path(args.out, Path("results") / f"{suite.name}.csv", "--out file")
+    # The finished cells, kept beside the output: a re-run of the same command loads them instead of computing.
+    store = out.with_name(out.stem + ".cells")
     start = time.perf_counter()
-    result = run_suite(suite, episodes=args.episodes, workers=args.workers,
-                       progress=not args.no_progress and not args.json)
+    try:
+        result = run_suite(suite, episodes=args.episodes, workers=args.workers,
+                           progress=not args.no_progress and not args.json, store=store, fresh=args.fresh)
+    except SuiteInterrupted as stop:
+        again = "re-run without --fresh to resume" if args.fresh else "re-run the same command to resume"
+        print(f"optalloc: interrupted; {stop.kept} of {stop.total} cells finished and kept in {store}; {again}",
+              file=sys.stderr)
+        return 130
     elapsed = time.perf_counter() - start
-    out = Path(args.out) if args.out else Path("results") / f"{suite.name}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    n_cells = len(suite.scenarios) * len(suite.seeds) * len(suite.policies)
+    if result.resumed:
+        print(f"resumed {result.resumed} of {n_cells} cells from {store}", file=sys.stderr if args.json else sys.stdout)
     written = [out, out.with_name(out.stem + "-episodes.csv"), out.with_name(out.stem + "-yearly.csv")]
     result.summary.to_csv(written[0], index=False)
     result.episodes.to_csv(written[1], index=False)
@@ -202,7 +250,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     scenario = make_scenario(args.scenario, **_parse_assignments(args.set, "scenario override"))
     _, policy_id, params = _parse_policy(args.policy)
     policy = make_policy(policy_id, **params)
-    policy._validate_params()
+    policy.validate_params()
+    out = _output_path(args.out, Path("results") / f"{policy_id}-{scenario.id.replace('/', '_')}-seed{args.seed}.zip",
+                       "--out file")
     start = time.perf_counter()
     if policy.family == "rl":
         from optalloc.rl.policy import training_progress
@@ -212,8 +262,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     else:
         policy.fit(scenario, seed=args.seed)
     seconds = time.perf_counter() - start
-    out = Path(args.out) if args.out else Path("results") / f"{policy_id}-{scenario.id.replace('/', '_')}-seed{args.seed}.zip"
-    out.parent.mkdir(parents=True, exist_ok=True)
     written = [save_policy(policy, out)]
     curve = getattr(policy, "learning_curve_", None)
     if curve is not None:
@@ -239,6 +287,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_describe(args: argparse.Namespace) -> int:
+    """Print the parameters of a scenario or the hyperparameters of a policy, with defaults and meanings."""
+    from optalloc.describe import describe, format_table
+    from optalloc.registry import policy_spec, scenario_spec
+
+    kind, table = describe(args.id)
+    spec = scenario_spec(args.id) if kind == "scenario" else policy_spec(args.id)
+    if args.json:
+        report = {"id": args.id, "kind": kind, "description": spec.description,
+                  "parameters": table.to_dict(orient="records")}
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(f"{kind} {args.id}: {spec.description}")
+    if kind == "scenario":
+        print("(value: this preset's; change one with --set NAME=VALUE)\n")
+    else:
+        print(f"(set one with --policy {args.id}:NAME=VALUE)\n")
+    print(format_table(table))
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 class _Parser(argparse.ArgumentParser):
     """argparse with the one-line error style of the rest of the CLI."""
@@ -256,11 +325,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from optalloc import __version__
+
+    parser.add_argument("--version", action="version", version=f"optalloc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="list registered scenarios and policies")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "describe",
+        help="show a scenario's parameters or a policy's hyperparameters",
+        description="Print every parameter of a scenario (its value in this preset, its default, its meaning and "
+                    "unit) or every hyperparameter of a policy (its default and meaning), as documented in the code.",
+    )
+    p.add_argument("id", metavar="ID", help="scenario id (e.g. beds/stochastic-v0) or policy id (e.g. ppo); "
+                                            "see 'optalloc list'")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser(
         "evaluate",
@@ -308,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every scenario x seed x policy cell of a suite file on a process pool; all policies of a "
                     "scenario and seed see the same noise paths. Prints mean cost ± 95% CI, paired differences to "
                     "the reference and the gap to the best bound; writes the summary CSV and a per-episode CSV.",
+        epilog="Each cell is written to a cell store beside the summary CSV (<out stem>.cells/, e.g. "
+               "results/beds.cells/) as soon as it finishes. A re-run of the same command loads the stored cells "
+               "instead of computing them, so a run stopped with Ctrl-C resumes where it stopped and prints the "
+               "same numbers. The store is kept after a complete run too: it is the cache that re-runs use. "
+               "--fresh empties it first; delete the folder to reclaim its space.",
     )
     p.add_argument("suite", help="suite file, e.g. benchmarks/suites/beds.toml")
     p.add_argument("--episodes", type=int, help="override the suite's episodes per cell")
@@ -317,8 +405,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--fresh", action="store_true",
+                   help="compute every cell anew: empty the cell store first (see below)")
     p.set_defaults(func=cmd_bench_run)
     return parser
+
+
+@contextlib.contextmanager
+def _warnings_as_notes() -> Iterator[None]:
+    """Print optalloc's own warnings as one line ``optalloc: note: ...`` (no file name, no source line)."""
+    from optalloc.exceptions import OptallocWarning
+
+    with warnings.catch_warnings():  # restores the filters and showwarning on exit
+        warnings.simplefilter("always", OptallocWarning)
+        previous = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, OptallocWarning):
+                print(f"optalloc: note: {message}", file=sys.stderr)
+            else:
+                previous(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,13 +435,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with _warnings_as_notes():
+            return int(args.func(args))
     except OptallocError as exc:
         print(f"optalloc: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("optalloc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`optalloc list | head`): stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ intervals, paired differences and the gap to the best available bound.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +18,10 @@ import pandas as pd
 from gymnasium import spaces
 from scipy import stats
 
-from optalloc.exceptions import ConfigurationError, OptallocError
+from optalloc.checks import A_SCENARIO, check_instance, check_memory, check_seed
+from optalloc.exceptions import ConfigurationError, OptallocError, OptallocWarning
 from optalloc.policy import Policy
-from optalloc.scenario import Noise, Scenario
+from optalloc.scenario import Noise, Scenario, spec_label
 
 
 class InfeasibleActionError(OptallocError):
@@ -95,6 +97,9 @@ def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: in
     -------
     Trajectory
     """
+    check_instance("policy", policy, Policy, "a Policy (optalloc.make_policy(id))")
+    check_instance("scenario", scenario, Scenario, A_SCENARIO)
+    check_instance("noise", noise, Mapping, "a noise path (scenario.sample_noise(seed, episodes))")
     n = next(iter(noise.values())).shape[0]
     T = scenario.horizon
     start = time.perf_counter()
@@ -162,6 +167,8 @@ class PolicyRun:
     trajectory: Trajectory
     optimum: float | None = None
     learning_curve: pd.DataFrame | None = None
+    fitted_on: str = ""
+    """The scenario the policy was fitted on, if not the one it was run on (a robustness study); else ""."""
 
 
 def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, fit_seed: int | None = None) -> PolicyRun:
@@ -170,12 +177,38 @@ def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, f
     if not policy.is_fitted():
         policy.fit(scenario, seed=fit_seed)
     fit_seconds = time.perf_counter() - start
+    note = policy.check_can_act(scenario)
+    if note:
+        warnings.warn(f"{note}: a robustness study, not the policy's own scenario", OptallocWarning, stacklevel=2)
     trajectory = rollout(policy, scenario, noise)
     optimum = None
     if policy.exact and getattr(policy, "expected_cost_", None) is not None and policy.scenario_spec_ == scenario.spec():
         optimum = float(policy.expected_cost_)
     return PolicyRun(name, policy.family, policy.information, fit_seconds, trajectory, optimum,
-                     getattr(policy, "learning_curve_", None))
+                     getattr(policy, "learning_curve_", None), spec_label(policy.scenario_spec_) if note else "")
+
+
+class SummaryFrame(pd.DataFrame):
+    """A summary table: a plain DataFrame that prints every column, however wide the terminal.
+
+    pandas hides middle columns behind ``...`` once a frame is wider than its
+    display settings; a results table with a hidden column is a table that
+    misleads, so this one widens the display whenever it is printed.
+    """
+
+    @property
+    def _constructor(self) -> type[SummaryFrame]:
+        return SummaryFrame
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_columns", None, "display.width", 0, "display.max_colwidth", None,
+                               "display.float_format", _readable_float):
+            return self.to_string()
+
+
+def _readable_float(x: float) -> str:
+    """Costs with thousands separators, small numbers (seconds, %, CI of 0) with four significant digits."""
+    return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
 
 
 @dataclass
@@ -219,24 +252,55 @@ def as_policies(policies: Any) -> dict[str, Policy]:
     """Normalise policies given as ids, instances, a list or a ``{name: policy}`` mapping."""
     from optalloc.registry import make_policy
 
+    what = "a policy id (str) or a Policy (optalloc.make_policy(id))"
+    if policies is None:
+        raise ConfigurationError(f"The 'policies' argument must be {what}, a list of them or a {{name: policy}} dict. "
+                                 "Got None instead.")
     if isinstance(policies, Mapping):
         items = list(policies.items())
+        for name, pol in items:
+            check_instance(f"policies[{name!r}]", pol, (str, Policy), what)
+            if not isinstance(name, str) or not name:
+                raise ConfigurationError(f"Policy names must be non-empty strings. Got {name!r} instead.")
     else:
         items = []
         for p in policies if isinstance(policies, Sequence) and not isinstance(policies, str) else [policies]:
+            check_instance("policies", p, (str, Policy), what)
             pol = make_policy(p) if isinstance(p, str) else p
             items.append((pol.name, pol))
     out: dict[str, Policy] = {}
     for name, pol in items:
         if name in out:
-            raise ConfigurationError(f"Policy name {name!r} appears twice; give each policy a distinct name.")
+            raise ConfigurationError(
+                f"Policy name {name!r} appears twice; give each policy a distinct name (a {{name: policy}} dict)."
+            )
         out[name] = make_policy(pol) if isinstance(pol, str) else pol
     if not out:
         raise ConfigurationError("The 'policies' parameter must name at least one policy. Got none.")
     for pol in out.values():  # fail on bad hyperparameters before any long fit
         if not pol.is_fitted():
-            pol._validate_params()
+            pol.validate_params()
     return out
+
+
+def check_evaluation_size(scenario: Scenario, episodes: int, policies: int = 1) -> None:
+    """Refuse, before any noise is drawn, an evaluation whose arrays would not fit in memory.
+
+    Per episode: its noise path (measured on one episode) and, per epoch and
+    policy, the stage cost, the action, the observation and about as much
+    again for the step infos, all kept for the results tables.
+
+    Raises
+    ------
+    ResourceLimitError
+    """
+    noise = scenario.sample_noise(0, 1)
+    noise_bytes = sum(np.asarray(v).nbytes for v in noise.values())
+    action_bytes = 8 * max(1, int(np.prod(scenario.action_space.shape or (1,))))
+    obs_bytes = 8 * int(np.prod(scenario.observation_space.shape or (1,)))
+    per_episode = noise_bytes + policies * scenario.horizon * (8 + action_bytes + 2 * obs_bytes)
+    check_memory(f"evaluating {episodes:,} episodes x {scenario.horizon:,} epochs", float(episodes) * per_episode,
+                 "lower the number of episodes")
 
 
 def check_episodes(episodes: Any) -> int:
@@ -279,9 +343,16 @@ def evaluate(
     -------
     Evaluation
     """
+    check_instance("scenario", scenario, Scenario, A_SCENARIO)
     episodes = check_episodes(episodes)
+    check_seed(seed, optional=False)
+    check_seed(fit_seed)
     pols = as_policies(policies)
     check_reference(reference, list(pols))
+    for pol in pols.values():  # a fitted policy that cannot act here fails now, not after the others' fits
+        if pol.is_fitted():
+            pol.check_can_act(scenario)
+    check_evaluation_size(scenario, episodes, len(pols))
     noise = scenario.sample_noise(seed, episodes)
     runs: dict[str, PolicyRun] = {}
     from tqdm.auto import tqdm
@@ -337,17 +408,32 @@ def summarise(runs: Mapping[str, PolicyRun], scenario_id: str, seed: int, *, ref
             "ci95": ci,
             f"diff_vs_{reference}": diff,
             "diff_ci95": diff_ci,
-            "gap_to_bound_pct": 100 * (mean - bound) / abs(bound) if bound else np.nan,
+            "gap_to_bound_pct": gap_pct(mean, bound),
             "fit_s": run.fit_seconds,
             "act_s": tr.act_seconds,
             "train_steps": float(run.learning_curve["env_steps"].iloc[-1]) if run.learning_curve is not None
             and len(run.learning_curve) else np.nan,
+            "fitted_on": run.fitted_on,
         }
         for key, values in tr.kpis.items():
             row[key] = float(np.mean(values))
         summary_rows.append(row)
-    return Evaluation(pd.concat(frames, ignore_index=True), pd.DataFrame(summary_rows), dict(runs), bound,
+    return Evaluation(pd.concat(frames, ignore_index=True), SummaryFrame(summary_rows), dict(runs), bound,
                       bound_kind, scenario_id, seed)
+
+
+def gap_pct(mean: float, bound: float | None) -> float:
+    """Gap of a mean cost above a lower bound, ``100 (mean - bound) / |bound|`` [%].
+
+    NaN without a bound. A bound of 0 is a bound: the gap is 0 at a mean of
+    0 and infinite (with the sign of the mean) otherwise, never a blank that
+    would read as "no bound".
+    """
+    if bound is None:
+        return float("nan")
+    if bound == 0:
+        return 0.0 if mean == 0 else float(np.copysign(np.inf, mean))
+    return 100 * (mean - bound) / abs(bound)
 
 
 def _best_bound(runs: Mapping[str, PolicyRun]) -> tuple[float | None, str]:

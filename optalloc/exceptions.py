@@ -42,6 +42,22 @@ class CheckpointError(OptallocError):
     """A saved policy file is unreadable, corrupt or of a foreign kind."""
 
 
+class ResourceLimitError(ConfigurationError):
+    """A request whose memory or running time would be far beyond what the machine allows."""
+
+
+class OutputPathError(ConfigurationError):
+    """An output path cannot be written (missing or read-only folder, a folder, a path under a file)."""
+
+
+class PolicyScenarioMismatch(ConfigurationError):
+    """A fitted policy cannot act on the scenario it is asked to act on."""
+
+
+class OptallocWarning(UserWarning):
+    """Something a user should know about a result that is not an error (e.g. a policy fitted elsewhere)."""
+
+
 def bad_value(owner: str, parameter: str, expected: str, got: object) -> ConfigurationError:
     """Build the standard "bad parameter" error.
 
@@ -59,3 +75,7 @@ def bad_value(owner: str, parameter: str, expected: str, got: object) -> Configu
     return ConfigurationError(
         f"The {parameter!r} parameter of {owner} must be {expected}. Got {got!r} instead."
     )
+
+
+class TrainingDivergedError(OptallocError):
+    """Training produced a non-finite loss, gradient, reward or weight; the policy is left unfitted."""

@@ -163,7 +163,7 @@ class Forecaster(HyperParams):
             Bad hyperparameters, non-increasing years, non-positive
             population, or fewer points than the model needs.
         """
-        self._validate_params()
+        self.validate_params()
         t, p = check_series(type(self).__name__, years, population, self._min_points())
         self._fit(t, p)
         self.n_points_ = len(t)

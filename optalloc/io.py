@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from optalloc.checks import check_instance, check_output_path
 from optalloc.exceptions import CheckpointError, DependencyNotInstalled, OptallocError
 from optalloc.policy import Policy
 
@@ -112,7 +113,10 @@ def save_policy(policy: Policy, path: str | Path) -> Path:
     is a solver model are re-fitted from the recorded scenario and seed on load
     (``refit_on_load``).
     """
+    check_instance("policy", policy, Policy, "a fitted Policy")
+    check_instance("path", path, (str, Path), "a file path (str or pathlib.Path)")
     policy._check_fitted()
+    check_output_path(path, "policy file")
     if not policy.policy_id:
         raise OptallocError(f"Only registered policies can be saved; {type(policy).__name__} has no policy id.")
     arrays: dict[str, np.ndarray] = {}
@@ -167,7 +171,10 @@ def load_policy(path: str | Path) -> Policy:
     """
     from optalloc.registry import make_policy, make_scenario
 
+    check_instance("path", path, (str, Path), "a file path (str or pathlib.Path)")
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"Saved policy {str(path)!r} is a folder; expected a policy file (.zip).")
     try:
         with zipfile.ZipFile(path) as zf:
             manifest = json.loads(zf.read("manifest.json"))
@@ -222,11 +229,12 @@ def load_policy(path: str | Path) -> Policy:
         policy._load_state({**manifest["state"], **arrays})
         if network is not None:
             policy._load_torch_state(network)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        policy._scenario = scenario
+        policy._check_loaded()
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise CheckpointError(
             f"Saved policy {str(path)!r} does not match policy {manifest['policy_id']!r} with the saved "
             f"hyperparameters (a foreign or edited checkpoint?): {type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
-    policy._scenario = scenario
     return policy

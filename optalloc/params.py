@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Self
 
+from optalloc.checks import check_finite_params
 from optalloc.exceptions import bad_value
 
 
@@ -36,6 +37,19 @@ class HyperParams:
                 raise bad_value(type(self).__name__, key, f"one of {valid}", key)
             setattr(self, key, value)
         return self
+
+    def validate_params(self) -> None:
+        """Raise :class:`~optalloc.exceptions.ConfigurationError` for invalid hyperparameters.
+
+        Checks what holds for every hyperparameter (no infinite or NaN number),
+        then the subclass's own rules (:meth:`_validate_params`). Called by
+        ``fit``, and by :func:`optalloc.evaluate` before any long fit.
+        """
+        check_finite_params(type(self).__name__, self.get_params())
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        """Subclass hook: raise :class:`ConfigurationError` for invalid hyperparameters."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

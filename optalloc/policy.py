@@ -14,14 +14,16 @@ in :meth:`Policy.reset`; they are bounds, never ranked as policies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from optalloc.exceptions import NotFittedError, UnsupportedScenarioError
+from optalloc.checks import A_SCENARIO, check_instance, check_seed
+from optalloc.exceptions import ConfigurationError, NotFittedError, PolicyScenarioMismatch, UnsupportedScenarioError
 from optalloc.params import HyperParams
-from optalloc.scenario import Noise, Scenario
+from optalloc.scenario import Noise, Scenario, spec_label
 
 FAMILIES = ("heuristic", "math_programming", "dynamic_programming", "rl")
 INFORMATION = ("non_anticipative", "oracle")
@@ -68,19 +70,18 @@ class Policy(HyperParams):
 
     def _begin_fit(self, scenario: Scenario, seed: int | None) -> None:
         """Checks and bookkeeping every fit starts with (also for trainers called without ``fit``)."""
+        check_instance("scenario", scenario, Scenario, A_SCENARIO)
+        check_seed(seed)
         if self.supported_families and scenario.family not in self.supported_families:
             raise UnsupportedScenarioError(
                 f"{type(self).__name__} supports scenario families {list(self.supported_families)}; "
                 f"got scenario {scenario.id!r} of family {scenario.family!r}."
             )
-        self._validate_params()
+        self.validate_params()
         self.scenario_spec_ = scenario.spec()
         self.fit_seed_ = seed
         # Kept for acting (tabular lookups, model re-solves); rebuilt from the spec on load.
         self._scenario = scenario
-
-    def _validate_params(self) -> None:
-        """Raise :class:`ConfigurationError` for invalid hyperparameters."""
 
     def _fit(self, scenario: Scenario, seed: int | None) -> None:
         """Subclass hook: do the learning / solving."""
@@ -94,6 +95,67 @@ class Policy(HyperParams):
             raise NotFittedError(
                 f"This {type(self).__name__} is not fitted yet. Call 'fit(scenario)' before using it to act."
             )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every act_batch, however a subclass writes it, checks its arguments first: a user's
+        # wrong call gets one clear error instead of a TypeError deep inside the policy.
+        own = cls.__dict__.get("act_batch")
+        if own is not None and not getattr(own, "_checks_arguments", False):
+            cls.act_batch = _checked_act_batch(own)
+
+    # ------------------------------------------------------------ acting on a scenario
+    def check_can_act(self, scenario: Scenario) -> str | None:
+        """Check, before a rollout, that this fitted policy can act on ``scenario``.
+
+        Evaluating a policy on a scenario other than the one it was fitted on
+        is a legitimate robustness study, so it is allowed wherever the policy
+        can act there.
+
+        Returns
+        -------
+        str or None
+            None if ``scenario`` is the one the policy was fitted on, else a
+            note saying on which scenario it was fitted.
+
+        Raises
+        ------
+        PolicyScenarioMismatch
+            The policy cannot act on ``scenario``: another action or
+            observation space, an oracle bound of another scenario, or what the
+            policy's own :meth:`_check_can_act` refuses (a longer horizon,
+            states outside a table).
+        """
+        check_instance("scenario", scenario, Scenario, A_SCENARIO)
+        self._check_fitted()
+        if scenario.spec() == self.scenario_spec_:
+            return None
+        fitted = spec_label(self.scenario_spec_)
+        here = spec_label(scenario.spec())
+
+        def refuse(reason: str) -> None:
+            raise PolicyScenarioMismatch(f"Policy {self.name} was fitted on {fitted} and cannot act on {here}: {reason}.")
+
+        if self.information == "oracle":
+            refuse("an oracle bound holds only for the scenario it was fitted on; fit it on this one")
+        own = getattr(self, "_scenario", None)
+        if own is not None:
+            if own.action_space != scenario.action_space:
+                refuse(f"its actions are {own.action_space}, the scenario's {scenario.action_space}")
+            if own.observation_space.shape != scenario.observation_space.shape:
+                refuse(f"it reads observations of shape {own.observation_space.shape}, the scenario gives "
+                       f"{scenario.observation_space.shape}")
+        reason = self._check_can_act(scenario)
+        if reason:
+            refuse(reason)
+        return f"policy {self.name} was fitted on {fitted}, evaluated on {here}"
+
+    def _check_can_act(self, scenario: Scenario) -> str | None:
+        """Subclass hook: why this fitted policy cannot act on another ``scenario`` (None: it can)."""
+        return None
+
+    def _check_loaded(self) -> None:
+        """Subclass hook: raise ``ValueError`` if loaded arrays do not fit the manifest's scenario (``_scenario``)."""
 
     # ------------------------------------------------------------ acting
     def reset(self, *, seed: int | None = None, noise: Noise | None = None) -> None:
@@ -115,6 +177,7 @@ class Policy(HyperParams):
         """
         if type(self).act_batch is Policy.act_batch:
             raise NotImplementedError(f"{type(self).__name__} must implement act or act_batch.")
+        _check_info("info", info)
         batch = self.act_batch(np.asarray(observation)[None], {k: np.asarray(v)[None] for k, v in info.items()})
         return np.asarray(batch)[0].item() if np.ndim(batch) == 1 else np.asarray(batch)[0]
 
@@ -143,3 +206,30 @@ class Policy(HyperParams):
         """Restore fitted state saved by :meth:`_state`."""
         for key, value in state.items():
             setattr(self, key, value)
+
+
+def _check_info(name: str, info: Any) -> None:
+    """``info`` / ``infos`` must be a mapping holding the action mask."""
+    if not isinstance(info, Mapping) or "action_mask" not in info:
+        shown = "None" if info is None else f"a {type(info).__name__}"
+        raise ConfigurationError(
+            f"The {name!r} argument of act / act_batch must be a dict holding 'action_mask' (a bool array of "
+            f"feasible actions, as the scenario's action_mask gives). Got {shown} instead."
+        )
+
+
+def _checked_act_batch(method: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``act_batch`` with its arguments checked before the policy's own code runs."""
+
+    @functools.wraps(method)
+    def act_batch(self: Policy, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
+        _check_info("infos", infos)
+        if observations is None or np.ndim(observations) < 1:
+            raise ConfigurationError(
+                "The 'observations' argument of act_batch must be an array with a leading batch axis "
+                f"(n, ...). Got {observations!r} instead."
+            )
+        return method(self, observations, infos)
+
+    act_batch._checks_arguments = True  # type: ignore[attr-defined]
+    return act_batch

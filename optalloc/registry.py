@@ -58,6 +58,8 @@ def load_entry_point(entry_point: str) -> Any:
 
 
 def _lookup(table: dict[str, Any], kind: str, key: str) -> Any:
+    if not isinstance(key, str):
+        raise UnknownIdError(f"A {kind} id must be a string (see 'optalloc list'). Got {key!r} instead.")
     if key in table:
         return table[key]
     close = difflib.get_close_matches(str(key), list(table), n=3, cutoff=0.5)

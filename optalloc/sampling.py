@@ -1,6 +1,7 @@
 """Fast exact sampling of scenario noise: counter-based random bits and sums over i.i.d. draws.
 
-Compiled with numba. Two pieces:
+Compiled with numba on first use; the compiled code is cached in the user's
+cache directory (:func:`kernel_cache_dir`), never inside the package. Two pieces:
 
 Counter-based random bits
     Every random number is a function of a 64-bit key and a counter: the
@@ -31,7 +32,15 @@ Excess over i.i.d. draws, by inversion
 
 from __future__ import annotations
 
+import functools
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+from numba import config as numba_config
 from numba import njit
 from scipy import stats
 
@@ -41,7 +50,116 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64's increment (odd, 2**64 / 
 _UNIT = 2.0**-53
 
 
-@njit(cache=True, inline="always")
+# ---------------------------------------------------------------- where compiled kernels are cached
+def kernel_cache_dir() -> Path:
+    """Directory under which the compiled kernels of this module are cached.
+
+    ``NUMBA_CACHE_DIR`` if the user set it (numba's own setting), else the
+    user's cache directory: ``$XDG_CACHE_HOME/optalloc/numba`` or
+    ``~/.cache/optalloc/numba`` on Linux (``~/Library/Caches/optalloc/numba``
+    on macOS, ``%LOCALAPPDATA%\\optalloc\\Cache\\numba`` on Windows). Never a
+    folder of the installed package: files left there by a compile outlive
+    ``pip uninstall`` and turn the folder into a namespace package that
+    shadows a later (editable) install of optalloc.
+
+    Returns
+    -------
+    pathlib.Path
+        The cache root; each source folder gets its own subfolder in it, so a
+        wheel install and a source checkout never share cache files.
+    """
+    from numba.misc.appdirs import AppDirs
+
+    if numba_config.CACHE_DIR:
+        return Path(numba_config.CACHE_DIR)
+    return Path(AppDirs(appname="optalloc", appauthor=False).user_cache_dir) / "numba"
+
+
+@functools.cache
+def _kernel_cache_class() -> type | None:
+    """numba's function cache, located in :func:`kernel_cache_dir`; None if this numba lacks the machinery.
+
+    Built on numba's cache-locator classes (those ``NUMBA_CACHE_LOCATOR_CLASSES``
+    selects process-wide), used here per function. They have underscore
+    names: should a numba release rename them, the kernels are compiled in
+    every process instead of failing to import.
+    """
+    try:
+        from numba.core.caching import (
+            CompileResultCacheImpl,
+            FunctionCache,
+            _CacheLocator,
+            _SourceFileBackedLocatorMixin,
+        )
+    except ImportError:
+        return None
+
+    class _UserCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
+        """numba cache locator: :func:`kernel_cache_dir`, one subfolder per source folder.
+
+        The subfolder is named as numba names its own (the source folder's name
+        and a hash of its path); freshness is the source file's stamp, as for
+        numba's locators. ``from_function`` returns None when the folder cannot
+        be created or written.
+        """
+
+        def __init__(self, py_func: Callable[..., Any], py_file: str) -> None:
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = os.fspath(kernel_cache_dir() / self.get_suitable_cache_subpath(py_file))
+
+        def get_cache_path(self) -> str:
+            return self._cache_path
+
+    class _KernelCacheImpl(CompileResultCacheImpl):
+        # Only our locator: numba's default list starts with the package's own __pycache__.
+        _locator_classes = [_UserCacheLocator]
+
+    class _KernelCache(FunctionCache):
+        """numba's function cache located by :class:`_UserCacheLocator`; I/O errors only turn it off."""
+
+        _impl_class = _KernelCacheImpl
+
+        def load_overload(self, sig: Any, target_context: Any) -> Any:
+            try:
+                return super().load_overload(sig, target_context)
+            except OSError:  # an unreadable cache costs a compile, not a crash
+                return None
+
+        def save_overload(self, sig: Any, data: Any) -> None:
+            try:
+                super().save_overload(sig, data)
+            except OSError as exc:  # e.g. the folder became read-only or the disk is full
+                self.disable()
+                warnings.warn(f"optalloc: not caching compiled kernels in {self.cache_path} ({exc}); "
+                              "they will be compiled again in the next process.", RuntimeWarning, stacklevel=2)
+
+    return _KernelCache
+
+
+def _kernel(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(**options)`` with its compiled code cached in :func:`kernel_cache_dir`.
+
+    ``njit(cache=True)`` would cache next to this file, inside the installed
+    package; this attaches a cache with our own locator instead, to these
+    functions only (numba's cache location for other packages is untouched).
+    Without a writable cache folder the kernels are compiled in every process.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        dispatcher = njit(**options)(func)
+        cache_class = _kernel_cache_class()
+        try:
+            if cache_class is not None:
+                dispatcher._cache = cache_class(dispatcher.py_func)  # what Dispatcher.enable_caching sets
+        except RuntimeError:  # numba found no usable cache folder ("no locator available")
+            pass
+        return dispatcher
+
+    return decorate
+
+
+@_kernel(inline="always")
 def _mix64(z: np.uint64) -> np.uint64:
     """SplitMix64's output function: a bijective 64-bit mixer."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -49,7 +167,7 @@ def _mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@_kernel()
 def subkeys(keys: np.ndarray, count: int) -> np.ndarray:
     """The first ``count`` words of each key's stream: ``out[i, j] = mix64(keys[i] + (j + 1) * GOLDEN)``.
 
@@ -117,7 +235,7 @@ class InversionTable:
         return cls(first + shift, np.maximum.accumulate(table, axis=1))
 
 
-@njit(cache=True)
+@_kernel()
 def _guide_tables(cdfs: np.ndarray, bits: int) -> np.ndarray:
     """``F^{-1}`` at each cell's left end, as ``k`` if constant on the cell's 53-bit grid points, else ``-1 - k``."""
     cells = 1 << bits
@@ -135,7 +253,7 @@ def _guide_tables(cdfs: np.ndarray, bits: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@_kernel()
 def _histogram(key: np.uint64, cdf: np.ndarray, guide: np.ndarray, draws: int, hist: np.ndarray,
                values: np.ndarray) -> tuple[int, int]:
     """Add ``draws`` inversion draws of stream ``key`` to ``hist`` (and write them to ``values`` if non-empty).
@@ -175,7 +293,7 @@ def _histogram(key: np.uint64, cdf: np.ndarray, guide: np.ndarray, draws: int, h
     return lo, hi
 
 
-@njit(cache=True)
+@_kernel()
 def excess_levels(keys: np.ndarray, rows: np.ndarray, base: np.ndarray, cdfs: np.ndarray, guides: np.ndarray,
                   draws: int, levels: np.ndarray) -> np.ndarray:
     """``g(h) = sum_d max(r_d - h, 0)`` over ``draws`` i.i.d. draws per key, at given levels.
@@ -225,7 +343,7 @@ def excess_levels(keys: np.ndarray, rows: np.ndarray, base: np.ndarray, cdfs: np
     return out
 
 
-@njit(cache=True)
+@_kernel()
 def draw_values(keys: np.ndarray, rows: np.ndarray, base: np.ndarray, cdfs: np.ndarray, guides: np.ndarray,
                 draws: int) -> np.ndarray:
     """The draws themselves, shape ``(R, draws)``, in the order they are made (same streams as :func:`excess_levels`)."""
@@ -239,4 +357,4 @@ def draw_values(keys: np.ndarray, rows: np.ndarray, base: np.ndarray, cdfs: np.n
     return out
 
 
-__all__ = ["GUIDE_BITS", "InversionTable", "draw_values", "excess_levels", "subkeys", "uniforms"]
+__all__ = ["GUIDE_BITS", "InversionTable", "draw_values", "excess_levels", "kernel_cache_dir", "subkeys", "uniforms"]

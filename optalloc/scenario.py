@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from optalloc.checks import check_finite_params
 from optalloc.exceptions import ConfigurationError
 
 State = dict[str, np.ndarray]
@@ -97,6 +98,12 @@ def episode_keys(seed: int, episodes: int, stream: str = "evaluate") -> np.ndarr
     return np.random.SeedSequence(int(seed), spawn_key=(STREAMS[stream],)).generate_state(int(episodes), np.uint64)
 
 
+def spec_label(spec: Mapping[str, Any]) -> str:
+    """``beds/seed002-v0`` or ``beds/seed002-v0 {"horizon": 5}``: a scenario spec for messages and tables."""
+    overrides = spec.get("overrides") or {}
+    return spec["id"] if not overrides else f"{spec['id']} {json.dumps(overrides, sort_keys=True)}"
+
+
 class Scenario(ABC):
     """Base class of every problem instance.
 
@@ -142,6 +149,7 @@ class Scenario(ABC):
                 f"expected some of {sorted(known)}.{hint}"
             )
         self.id = scenario_id or type(self).__name__
+        check_finite_params(f"scenario {self.id}", overrides)
         self.overrides = dict(overrides)
         self.params = self.params_class(**overrides)
         self._validate()

@@ -40,6 +40,15 @@ Implementation details
 11. **Learning curve** (``learning_curve_``): one row per update in which
     episodes finished, plus evaluation rows; see
     :class:`optalloc.rl.policy.TrainingLog`.
+12. **Divergence.** A non-finite reward (checked once per rollout), loss or
+    gradient norm (once per update) or weight (before each evaluation and at
+    the end) stops training with
+    :class:`~optalloc.exceptions.TrainingDivergedError`; no policy is returned.
+
+The advantages and the loss are the pure functions of :mod:`optalloc.rl.losses`
+(:func:`~optalloc.rl.losses.gae`, shared with PPO, :func:`~optalloc.rl.losses.normalize_advantages`,
+:func:`~optalloc.rl.losses.policy_gradient_loss`, :func:`~optalloc.rl.losses.value_loss`,
+:func:`~optalloc.rl.losses.actor_critic_loss`).
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ from optalloc.rl.policy import (
     seeded_torch,
     training_threads,
 )
+from optalloc.rl.losses import actor_critic_loss, gae, normalize_advantages, policy_gradient_loss, value_loss
 from optalloc.scenario import Scenario
 
 
@@ -123,6 +133,11 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
         A scenario with a discrete action space.
     seed : int, optional
         Seed of everything random in training (None: 0).
+
+    Raises
+    ------
+    TrainingDivergedError
+        A reward, loss, gradient norm or weight became NaN or infinite.
     """
     policy = A2CPolicy(**dataclasses.asdict(config))
     seed = policy._start_fit(scenario, seed)
@@ -135,14 +150,13 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
         policy.network_ = agent
         optimizer = torch.optim.RMSprop(agent.parameters(), lr=config.learning_rate, alpha=config.rms_alpha,
                                         eps=config.rms_eps)
+        N, S, A = config.num_envs, config.num_steps, policy.n_actions_
+        num_updates = -(-config.total_timesteps // (N * S))
         log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
                           eval_episodes=config.eval_episodes,
                           eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
-                          keep_best=config.keep_best)
+                          keep_best=config.keep_best, unit="update", total_updates=num_updates)
         policy.optimum_ = log.optimum
-
-        N, S, A = config.num_envs, config.num_steps, policy.n_actions_
-        num_updates = -(-config.total_timesteps // (N * S))
 
         # ALGO LOGIC: rollout storage
         obs = torch.zeros((S, N, policy.obs_dim_))
@@ -184,35 +198,31 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
                 next_mask = torch.from_numpy(infos["action_mask"])
                 next_done = torch.from_numpy(done.astype(np.float32))
 
+            # An overflowing reward (a huge reward_scale) would poison every later update: stop here instead.
+            reward_divisor = None if normalizer is None else normalizer.scale
+            log.guard.check_rewards(rewards, env_steps, update, divisor=reward_divisor)
+
             # ALGO LOGIC: values and advantages (the horizon's end is terminal: no bootstrap)
             b_obs = obs.reshape(N * S, -1)
             values = agent.value(b_obs).reshape(S, N)
             with torch.no_grad():
-                v = values.detach()
                 next_value = agent.value(next_obs)
-                advantages = torch.zeros_like(rewards)
-                lastgaelam = torch.zeros(N)
-                for t in reversed(range(S)):
-                    if t == S - 1:
-                        nextnonterminal, nextvalues = 1.0 - next_done, next_value
-                    else:
-                        nextnonterminal, nextvalues = 1.0 - dones[t + 1], v[t + 1]
-                    delta = rewards[t] + config.gamma * nextvalues * nextnonterminal - v[t]
-                    lastgaelam = delta + config.gamma * config.gae_lambda * nextnonterminal * lastgaelam
-                    advantages[t] = lastgaelam
-                returns = (advantages + v).reshape(-1)
-                b_advantages = advantages.reshape(-1)
-                if config.norm_adv and len(b_advantages) > 1:
-                    b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std() + 1e-8)
+            advantages, returns = gae(rewards, values.detach(), dones, next_value, next_done, config.gamma,
+                                      config.gae_lambda)
+            returns = returns.reshape(-1)
+            b_advantages = advantages.reshape(-1)
+            if config.norm_adv:
+                b_advantages = normalize_advantages(b_advantages)
 
             # ALGO LOGIC: one synchronous gradient step on the batch
             dist = MaskedCategorical(agent.actor(b_obs), masks.reshape(N * S, A))
-            pg_loss = -(b_advantages * dist.log_prob(actions.reshape(-1))).mean()
-            v_loss = ((values.reshape(-1) - returns) ** 2).mean()
-            loss = pg_loss - config.ent_coef * dist.entropy().mean() + config.vf_coef * v_loss
+            pg_loss = policy_gradient_loss(b_advantages, dist.log_prob(actions.reshape(-1)))
+            v_loss = value_loss(values.reshape(-1), returns)
+            loss = actor_critic_loss(pg_loss, dist.entropy().mean(), v_loss, config.ent_coef, config.vf_coef)
             optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+            grad_norm = nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+            log.guard.check_update(loss, grad_norm, env_steps, update)
             optimizer.step()
 
             last = update == num_updates

@@ -40,6 +40,14 @@ Implementation details
    ``numpy.random.default_rng(seed)``; env reset with ``seed``.
 10. **Learning curve** (``learning_curve_``): one row each time the parallel
     episodes finish; see :class:`optalloc.rl.policy.TrainingLog`.
+11. **Divergence.** A non-finite loss or gradient norm (checked at every
+    gradient step; an overflowing reward is then named as the cause), reward
+    normalisation scale, or weight (before each evaluation and at the end)
+    stops training with :class:`~optalloc.exceptions.TrainingDivergedError`;
+    no policy is returned.
+
+The pieces are functions: :func:`epsilon_greedy`, :func:`linear_schedule`,
+:func:`soft_update` and :func:`optalloc.rl.losses.q_learning_target`.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from optalloc.checks import check_memory
 from optalloc.exceptions import bad_value
 from optalloc.rl.policy import (
     EvaluationConfig,
@@ -60,12 +69,12 @@ from optalloc.rl.policy import (
     TrainingLog,
     check_config,
     make_vector_env,
-    masked,
     masked_argmax,
     mlp,
     seeded_torch,
     training_threads,
 )
+from optalloc.rl.losses import q_learning_target
 from optalloc.scenario import Scenario
 
 
@@ -137,9 +146,54 @@ class QNetwork(nn.Module):
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
-    """Epsilon decayed linearly from ``start_e`` to ``end_e`` over ``duration`` env steps."""
+    """Epsilon decayed linearly from ``start_e`` to ``end_e`` over ``duration`` env steps.
+
+    Parameters
+    ----------
+    start_e, end_e : float
+        Exploration probabilities at ``t = 0`` and from ``t = duration`` on.
+    duration : float
+        Length of the decay [env steps]; below 1, treated as 1.
+    t : int
+        Env steps so far.
+
+    Returns
+    -------
+    float
+    """
     slope = (end_e - start_e) / max(duration, 1.0)
     return max(slope * t + start_e, end_e)
+
+
+def epsilon_greedy(greedy: np.ndarray, mask: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Each row's greedy action, or with probability ``epsilon`` a uniformly random feasible one.
+
+    Draws ``rng.random(mask.shape)`` (the random feasible action: the feasible
+    entry of largest uniform draw) then ``rng.random(n)`` (explore or not).
+
+    Parameters
+    ----------
+    greedy : ndarray of int, shape (n,)
+        Greedy (feasible) actions.
+    mask : ndarray of bool, shape (n, n_actions)
+        Feasible actions; every row has at least one.
+    epsilon : float
+        Exploration probability, in [0, 1].
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+    """
+    random_actions = np.argmax(np.where(mask, rng.random(mask.shape), -1.0), axis=1)
+    return np.where(rng.random(len(greedy)) < epsilon, random_actions, greedy)
+
+
+def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """Polyak update ``target <- tau * online + (1 - tau) * target``, parameter by parameter (1: hard copy)."""
+    with torch.no_grad():
+        for target_param, param in zip(target.parameters(), online.parameters()):
+            target_param.copy_(tau * param + (1.0 - tau) * target_param)
 
 
 def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQNPolicy:
@@ -152,6 +206,11 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
         A scenario with a discrete action space.
     seed : int, optional
         Seed of everything random in training (None: 0).
+
+    Raises
+    ------
+    TrainingDivergedError
+        A loss, gradient norm, reward or weight became NaN or infinite.
     """
     policy = DQNPolicy(**dataclasses.asdict(config))
     seed = policy._start_fit(scenario, seed)
@@ -165,13 +224,18 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
         target_network.load_state_dict(q_network.state_dict())
         policy.network_ = q_network
         optimizer = torch.optim.Adam(q_network.parameters(), lr=config.learning_rate)
+        N, A, B = config.num_envs, policy.n_actions_, config.buffer_size
+        # Per transition: observation and next observation (float32), next mask, action, reward, done.
+        check_memory(f"the DQN replay buffer of {B:,} transitions", B * (8.0 * policy.obs_dim_ + A + 8 + 4 + 1),
+                     "lower buffer_size")
+        num_steps = -(-config.total_timesteps // N)
+        total_gradient_steps = max(0, (num_steps * N - config.learning_starts) // config.train_frequency)
         log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
                           eval_episodes=config.eval_episodes,
                           eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
-                          keep_best=config.keep_best)
+                          keep_best=config.keep_best, unit="gradient step", total_updates=total_gradient_steps)
         policy.optimum_ = log.optimum
 
-        N, A, B = config.num_envs, policy.n_actions_, config.buffer_size
         # ALGO LOGIC: replay buffer (circular, preallocated)
         rb_obs = torch.zeros((B, policy.obs_dim_))
         rb_next_obs = torch.zeros((B, policy.obs_dim_))
@@ -185,7 +249,6 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
         mask_np = infos["action_mask"]
         normalizer = ReturnNormalizer(N, config.gamma)
         episode_return = np.zeros(N)
-        num_steps = -(-config.total_timesteps // N)
         env_steps = gradient_steps = 0
         next_target_update = config.target_network_frequency
         exploration_steps = config.exploration_fraction * config.total_timesteps
@@ -194,10 +257,9 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
             # ALGO LOGIC: epsilon-greedy over feasible actions
             epsilon = linear_schedule(config.start_e, config.end_e, exploration_steps, env_steps)
             obs_t, mask_t = torch.from_numpy(obs_np), torch.from_numpy(mask_np)
-            random_actions = np.argmax(np.where(mask_np, rng.random((N, A)), -1.0), axis=1)
             with torch.no_grad():
                 greedy = masked_argmax(q_network(obs_t), mask_t).numpy()
-            actions = np.where(rng.random(N) < epsilon, random_actions, greedy)
+            actions = epsilon_greedy(greedy, mask_np, epsilon, rng)
 
             # TRY NOT TO MODIFY: execute the game and log data.
             next_obs_np, reward, terminated, truncated, infos = envs.step(actions)
@@ -232,24 +294,24 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
                 while gradient_steps < due:
                     gradient_steps += 1
                     idx = torch.from_numpy(rng.integers(0, size, config.batch_size))
+                    scale = normalizer.scale if config.norm_reward else 1.0
+                    if gradient_steps == 1:  # the normaliser is frozen from here on: an infinite scale stays
+                        log.guard.check_rewards(rb_rewards, env_steps, gradient_steps, divisor=scale)
                     with torch.no_grad():
-                        next_q = masked(target_network(rb_next_obs[idx]), rb_next_mask[idx]).max(dim=1).values
-                        next_q = torch.where(rb_dones[idx], torch.zeros(()), next_q)
-                        scale = normalizer.scale if config.norm_reward else 1.0
-                        td_target = rb_rewards[idx] / scale + config.gamma * next_q
+                        td_target = q_learning_target(rb_rewards[idx], target_network(rb_next_obs[idx]),
+                                                      rb_next_mask[idx], rb_dones[idx], config.gamma, scale)
                     old_val = q_network(rb_obs[idx]).gather(1, rb_actions[idx].unsqueeze(1)).squeeze(1)
                     loss = F.smooth_l1_loss(old_val, td_target)
                     optimizer.zero_grad()
                     loss.backward()
-                    nn.utils.clip_grad_norm_(q_network.parameters(), config.max_grad_norm)
+                    grad_norm = nn.utils.clip_grad_norm_(q_network.parameters(), config.max_grad_norm)
+                    log.guard.check_update(loss, grad_norm, env_steps, gradient_steps, rewards=rb_rewards)
                     optimizer.step()
 
             # update the target network
             if env_steps >= next_target_update:
                 next_target_update += config.target_network_frequency
-                with torch.no_grad():
-                    for target_param, param in zip(target_network.parameters(), q_network.parameters()):
-                        target_param.copy_(config.tau * param + (1.0 - config.tau) * target_param)
+                soft_update(target_network, q_network, config.tau)
 
             last = step == num_steps
             if done.any() or last:
@@ -302,4 +364,4 @@ class DQNPolicy(TorchPolicy):
         return QNetwork(obs_dim, n_actions, tuple(self.hidden_sizes))
 
 
-__all__ = ["DQNConfig", "DQNPolicy", "train"]
+__all__ = ["DQNConfig", "DQNPolicy", "epsilon_greedy", "linear_schedule", "soft_update", "train"]

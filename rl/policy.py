@@ -13,8 +13,12 @@
 * :class:`ReturnNormalizer`: rewards divided by a running std of the return.
 * :class:`TrainingLog`: the learning curve (training episode costs, periodic
   greedy evaluation on fixed paths, gap to the exact optimum).
+* :class:`DivergenceGuard`: stops training with
+  :class:`~optalloc.exceptions.TrainingDivergedError` at the first non-finite
+  loss, gradient norm, reward or weight.
 
-Everything algorithm-specific (networks, losses, loops) stays in the agent's own file.
+Advantage estimates and losses are pure functions in :mod:`optalloc.rl.losses`;
+everything else algorithm-specific (networks, training loops) stays in the agent's own file.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -31,7 +35,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from optalloc.exceptions import UnsupportedScenarioError, bad_value
+from optalloc.exceptions import TrainingDivergedError, UnsupportedScenarioError, bad_value
 from optalloc.policy import Policy
 from optalloc.scenario import Scenario
 
@@ -301,6 +305,91 @@ def _progress_bar(total: int | None, description: str) -> Any:
     return tqdm(total=total, desc=description, unit="step", unit_scale=True, leave=False)
 
 
+class DivergenceGuard:
+    """Stop training at the first non-finite loss, gradient norm, reward or weight.
+
+    Each check raises :class:`~optalloc.exceptions.TrainingDivergedError` with
+    a one-line message naming the agent, the env step and update, what became
+    non-finite and what to lower. The checks are cheap enough to run always:
+    two scalar tests per gradient step (:meth:`check_update`), one reduction
+    per rollout (:meth:`check_rewards`) and one pass over the weights per
+    evaluation and at the end (:meth:`check_weights`).
+
+    Parameters
+    ----------
+    owner : str
+        The agent's name in messages (``"PPOPolicy"``).
+    learning_rate : float
+        The (initial) learning rate, quoted in messages.
+    reward_scale : float
+        The resolved reward scale [1/currency], quoted in messages.
+    unit : str
+        What one training update is called in messages (``"iteration"``, ``"update"``, ``"gradient step"``).
+    total : int, optional
+        Number of such updates planned, quoted in messages.
+    on_error : callable, optional
+        Called before raising (the training log closes its progress bar, so the error prints on a clean line).
+    """
+
+    def __init__(self, owner: str, *, learning_rate: float, reward_scale: float, unit: str = "update",
+                 total: int | None = None, on_error: Callable[[], None] | None = None) -> None:
+        self.owner, self.learning_rate, self.reward_scale = owner, learning_rate, reward_scale
+        self.unit, self.total, self.on_error = unit, total, on_error
+
+    def error(self, what: str, env_steps: int, index: int | None = None, *,
+              lower: str = "learning_rate") -> TrainingDivergedError:
+        """The error to raise: ``what`` went non-finite at ``env_steps`` (update ``index``).
+
+        ``lower``: ``"learning_rate"`` suggests lowering the learning rate or the
+        reward scale, ``"reward_scale"`` the reward scale only.
+        """
+        if self.on_error is not None:
+            self.on_error()
+        where = f"env step {env_steps:,}"
+        if index is not None:
+            where += f" ({self.unit} {index:,}" + (f" of {self.total:,})" if self.total is not None else ")")
+        advice = f"lower reward_scale (now {self.reward_scale:g})"
+        if lower == "learning_rate":
+            advice = f"lower learning_rate (now {self.learning_rate:g}) or reward_scale (now {self.reward_scale:g})"
+        return TrainingDivergedError(f"{self.owner} training diverged at {where}: {what}; {advice}. "
+                                     f"The policy is left unfitted.")
+
+    def check_update(self, loss: torch.Tensor, grad_norm: torch.Tensor, env_steps: int, index: int, *,
+                     rewards: torch.Tensor | None = None) -> None:
+        """Raise if the loss or the (pre-clipping) gradient norm of this update is not finite.
+
+        ``rewards``: rewards the loss was computed from, inspected only when
+        the check fails, so that an overflowing reward is reported as such.
+        """
+        if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+            if rewards is not None:
+                self.check_rewards(rewards, env_steps, index)
+            if not torch.isfinite(loss):
+                raise self.error(f"the loss is {float(loss.detach())}", env_steps, index)
+            raise self.error(f"the gradient norm is {float(grad_norm)}", env_steps, index)
+
+    def check_rewards(self, rewards: torch.Tensor, env_steps: int, index: int | None = None, *,
+                      divisor: float | None = None) -> None:
+        """Raise if a reward the agent learns from (after scaling and normalisation) is not finite.
+
+        ``divisor``: the reward normaliser's current scale, if any; an infinite
+        one would silently turn every reward into zero.
+        """
+        if divisor is not None and not np.isfinite(divisor):
+            raise self.error(f"the running standard deviation of the return that normalises the rewards is "
+                             f"{divisor}", env_steps, index, lower="reward_scale")
+        if not torch.isfinite(rewards).all():
+            bad = rewards[~torch.isfinite(rewards)].reshape(-1)[0]
+            raise self.error(f"a reward the agent learns from is {float(bad)} (after reward scaling, as "
+                             f"{str(rewards.dtype).removeprefix('torch.')})", env_steps, index, lower="reward_scale")
+
+    def check_weights(self, network: nn.Module, env_steps: int, index: int | None = None) -> None:
+        """Raise if a parameter of ``network`` holds a NaN or an infinity."""
+        for name, parameter in network.named_parameters():
+            if not torch.isfinite(parameter).all():
+                raise self.error(f"the weights {name} are not finite", env_steps, index)
+
+
 class TrainingLog:
     """The learning curve of one training run.
 
@@ -313,12 +402,23 @@ class TrainingLog:
     end, NaN otherwise) and ``gap_to_optimum_pct`` (``100 * (eval_cost -
     optimum) / optimum`` when the exact optimum is known, else NaN). Costs
     are in the scenario's currency.
+
+    :attr:`guard` (a :class:`DivergenceGuard` quoting the policy's
+    ``learning_rate`` and ``reward_scale``; updates called ``unit``, ``total_updates``
+    of them) is for the training loop's checks; :meth:`record` itself checks
+    the weights before every evaluation and at the end, so a network holding
+    NaN is never evaluated, kept as the best one, or returned.
     """
 
     def __init__(self, policy: Policy, scenario: Scenario, *, eval_interval: int, eval_episodes: int,
                  eval_seed: int, compute_optimum: bool, total_steps: int | None = None,
-                 keep_best: bool = False) -> None:
+                 keep_best: bool = False, unit: str = "update", total_updates: int | None = None) -> None:
+        from optalloc.rl.env import resolve_reward_scale
+
         self.policy, self.scenario = policy, scenario
+        self.guard = DivergenceGuard(type(policy).__name__, learning_rate=getattr(policy, "learning_rate", np.nan),
+                                     reward_scale=resolve_reward_scale(scenario, getattr(policy, "reward_scale", None)),
+                                     unit=unit, total=total_updates, on_error=self.close)
         self.keep_best = keep_best
         self.best_cost, self.best_state = np.inf, None
         self.bar = _progress_bar(total_steps, f"train {type(policy).__name__} on {scenario.id}")
@@ -344,7 +444,10 @@ class TrainingLog:
     def record(self, env_steps: int, *, final: bool = False) -> None:
         """Add a row; evaluate if ``eval_interval`` env steps passed since the last evaluation, or ``final``."""
         eval_cost = gap = np.nan
-        if self.eval_noise is not None and (final or env_steps >= self.next_eval):
+        evaluating = self.eval_noise is not None and (final or env_steps >= self.next_eval)
+        if evaluating or final:
+            self.guard.check_weights(self.policy.network_, env_steps)
+        if evaluating:
             eval_cost = self.evaluate()
             if self.keep_best and eval_cost < self.best_cost:
                 self.best_cost = eval_cost
@@ -362,10 +465,16 @@ class TrainingLog:
             if not np.isnan(gap):
                 self.bar.set_postfix_str(f"gap to optimum {gap:.2f} %")
             if final:
-                self.bar.close()
+                self.close()
         if final and self.best_state is not None:
             # Policy improvement is not monotone: keep the network that did best on the validation paths.
             self.policy.network_.load_state_dict(self.best_state)
+
+    def close(self) -> None:
+        """Close the progress bar, if any (training ends, or stops on an error)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def frame(self) -> pd.DataFrame:
         """The learning curve as a DataFrame with :data:`LEARNING_CURVE_COLUMNS`."""
@@ -440,6 +549,21 @@ class TorchPolicy(Policy):
         """The agent's untrained network for these sizes (from the hyperparameters)."""
         raise NotImplementedError
 
+    def fit(self, scenario: Scenario, *, seed: int | None = None) -> Self:
+        """Train on ``scenario`` with ``seed`` (None: 0); returns ``self``.
+
+        The previous fit's attributes are dropped first, so a fit that fails
+        leaves the policy unfitted rather than holding a stale or broken network.
+
+        Raises
+        ------
+        TrainingDivergedError
+            A loss, gradient norm, reward or weight became NaN or infinite during training.
+        """
+        for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, key)
+        return super().fit(scenario, seed=seed)
+
     def is_fitted(self) -> bool:
         """Whether a trained network is there (a failed ``fit`` leaves the policy unfitted)."""
         return super().is_fitted() and hasattr(self, "network_")
@@ -481,3 +605,13 @@ class TorchPolicy(Policy):
         network = self._make_network(int(self.obs_dim_), int(self.n_actions_))
         network.load_state_dict(state_dict, strict=True)
         self.network_ = network.eval()
+
+    def _check_loaded(self) -> None:
+        """The network's sizes and the observation scale must fit the manifest's scenario."""
+        scenario = self._scenario
+        obs_dim = int(np.prod(scenario.observation_space.shape))
+        if int(self.obs_dim_) != obs_dim or np.shape(self.obs_scale_) != (obs_dim,):
+            raise ValueError(f"the network reads {self.obs_dim_} inputs (scale of shape {np.shape(self.obs_scale_)}); "
+                             f"the scenario's observations have {obs_dim}")
+        if int(self.n_actions_) != scenario.action_space.n:
+            raise ValueError(f"the network scores {self.n_actions_} actions; the scenario has {scenario.action_space.n}")

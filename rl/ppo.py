@@ -54,6 +54,13 @@ Implementation details
     reset with ``seed``: the same seed gives bit-identical weights.
 16. **Learning curve** (``learning_curve_``): one row per iteration; see
     :class:`optalloc.rl.policy.TrainingLog` for the columns.
+17. **Divergence.** A non-finite reward (checked once per rollout), loss or
+    gradient norm (once per minibatch) or weight (before each evaluation and
+    at the end) stops training with
+    :class:`~optalloc.exceptions.TrainingDivergedError`; no policy is returned.
+
+The advantage estimate and the loss are the pure functions
+:func:`optalloc.rl.losses.gae` and :func:`optalloc.rl.losses.ppo_loss`.
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ from optalloc.rl.policy import (
     seeded_torch,
     training_threads,
 )
+from optalloc.rl.losses import gae, ppo_loss
 from optalloc.scenario import Scenario
 
 
@@ -154,6 +162,11 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
         A scenario with a discrete action space.
     seed : int, optional
         Seed of everything random in training (None: 0).
+
+    Raises
+    ------
+    TrainingDivergedError
+        A reward, loss, gradient norm or weight became NaN or infinite.
     """
     policy = PPOPolicy(**dataclasses.asdict(config))
     seed = policy._start_fit(scenario, seed)
@@ -166,16 +179,15 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
             agent = policy._make_network(policy.obs_dim_, policy.n_actions_)
         policy.network_ = agent
         optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
-        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
-                          eval_episodes=config.eval_episodes,
-                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
-                          keep_best=config.keep_best)
-        policy.optimum_ = log.optimum
-
         N, S, A = config.num_envs, config.num_steps, policy.n_actions_
         batch_size = N * S
         minibatch_size = batch_size // config.num_minibatches
         num_iterations = -(-config.total_timesteps // batch_size)
+        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
+                          eval_episodes=config.eval_episodes,
+                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
+                          keep_best=config.keep_best, unit="iteration", total_updates=num_iterations)
+        policy.optimum_ = log.optimum
 
         # ALGO LOGIC: rollout storage
         obs = torch.zeros((S, N, policy.obs_dim_))
@@ -223,20 +235,14 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
                 next_mask = torch.from_numpy(infos["action_mask"])
                 next_done = torch.from_numpy(done.astype(np.float32))
 
+            # An overflowing reward (a huge reward_scale) would poison every later update: stop here instead.
+            reward_divisor = None if normalizer is None else normalizer.scale
+            log.guard.check_rewards(rewards, env_steps, iteration, divisor=reward_divisor)
+
             # ALGO LOGIC: generalised advantage estimation (the horizon's end is terminal: no bootstrap)
             with torch.no_grad():
                 next_value = agent.value(next_obs)
-                advantages = torch.zeros_like(rewards)
-                lastgaelam = torch.zeros(N)
-                for t in reversed(range(S)):
-                    if t == S - 1:
-                        nextnonterminal, nextvalues = 1.0 - next_done, next_value
-                    else:
-                        nextnonterminal, nextvalues = 1.0 - dones[t + 1], values[t + 1]
-                    delta = rewards[t] + config.gamma * nextvalues * nextnonterminal - values[t]
-                    lastgaelam = delta + config.gamma * config.gae_lambda * nextnonterminal * lastgaelam
-                    advantages[t] = lastgaelam
-                returns = advantages + values
+            advantages, returns = gae(rewards, values, dones, next_value, next_done, config.gamma, config.gae_lambda)
 
             # flatten the batch
             b_obs = obs.reshape(batch_size, -1)
@@ -257,34 +263,14 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
                     newlogprob = dist.log_prob(b_actions[mb])
                     entropy = dist.entropy()
                     newvalue = agent.value(b_obs[mb])
-                    logratio = newlogprob - b_logprobs[mb]
-                    ratio = logratio.exp()
-                    with torch.no_grad():
-                        approx_kl = ((ratio - 1) - logratio).mean()  # http://joschu.net/blog/kl-approx.html
-
-                    mb_advantages = b_advantages[mb]
-                    if config.norm_adv and len(mb) > 1:
-                        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
-
-                    # Policy loss
-                    pg_loss1 = -mb_advantages * ratio
-                    pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
-                    pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                    # Value loss
-                    if config.clip_vloss:
-                        v_loss_unclipped = (newvalue - b_returns[mb]) ** 2
-                        v_clipped = b_values[mb] + torch.clamp(newvalue - b_values[mb], -config.clip_coef,
-                                                               config.clip_coef)
-                        v_loss_clipped = (v_clipped - b_returns[mb]) ** 2
-                        v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
-                    else:
-                        v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
-
-                    loss = pg_loss - config.ent_coef * entropy.mean() + v_loss * config.vf_coef
+                    terms = ppo_loss(newlogprob, b_logprobs[mb], entropy, newvalue, b_advantages[mb], b_returns[mb],
+                                     b_values[mb], clip_coef=config.clip_coef, clip_vloss=config.clip_vloss,
+                                     ent_coef=config.ent_coef, vf_coef=config.vf_coef, norm_adv=config.norm_adv)
+                    approx_kl = terms.approx_kl
                     optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+                    terms.loss.backward()
+                    grad_norm = nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+                    log.guard.check_update(terms.loss, grad_norm, env_steps, iteration)
                     optimizer.step()
 
                 if config.target_kl is not None and approx_kl > config.target_kl:

@@ -70,6 +70,14 @@ and the sub-environments ``s, s + 1, ...``) and trains on CPU with one torch
 thread, so two fits with the same seed give bit-identical weights and
 actions (tested). The global generators and torch's thread count are
 restored after ``fit``.
+
+Divergence
+----------
+SB3 does not check its numbers. After ``learn`` the policy network's weights
+are checked, and the ``ValueError`` that ``torch.distributions`` raises
+mid-training on NaN action logits is caught; either way ``fit`` raises
+:class:`~optalloc.exceptions.TrainingDivergedError` (one line naming the env
+step and what to lower) and leaves the policy unfitted.
 """
 
 from __future__ import annotations
@@ -84,11 +92,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from optalloc.rl.env import AllocationEnv
-from optalloc.rl.policy import observation_scale, scale_observations, training_threads
+from optalloc.rl.policy import DivergenceGuard, observation_scale, scale_observations, training_threads
 from torch import nn
 
 from optalloc.evaluation import InfeasibleActionError
-from optalloc.exceptions import ConfigurationError, UnsupportedScenarioError, bad_value
+from optalloc.exceptions import ConfigurationError, OptallocError, UnsupportedScenarioError, bad_value
 from optalloc.policy import Policy
 from optalloc.scenario import Scenario
 
@@ -205,7 +213,7 @@ class SB3Policy(Policy):
                 f"predict(observation, deterministic=True). Got {type(model).__name__} instead."
             )
         policy = cls(**params)
-        policy._validate_params()
+        policy.validate_params()
         policy._bind(scenario, None)
         policy._check_model(model)
         policy.model_ = model
@@ -430,7 +438,10 @@ class SB3PPOPolicy(SB3Policy):
         Rewards are ``-reward_scale * discount**t * cost_t`` [1/currency];
         None: ``1 / scenario.cost_scale``.
     mask_fallback : {"raise", "best_feasible"}
-        See :class:`SB3Policy`.
+        What to do when the model's greedy action is masked out (SB3 PPO does
+        not mask): ``"raise"`` raises
+        :class:`~optalloc.evaluation.InfeasibleActionError`; ``"best_feasible"``
+        takes the feasible action of highest probability.
 
     Attributes
     ----------
@@ -560,6 +571,10 @@ class SB3PPOPolicy(SB3Policy):
         InfeasibleActionError
             SB3 PPO sampled an action the scenario's mask rules out (it does
             not mask; see the module docstring).
+        TrainingDivergedError
+            The trained weights hold NaN or infinite values, or the action
+            logits did during training (SB3's ``ValueError`` from
+            ``torch.distributions``).
         """
         for attribute in ("model_", "env_steps_", "train_seconds_"):  # a failed fit leaves the policy unfitted
             self.__dict__.pop(attribute, None)
@@ -569,6 +584,7 @@ class SB3PPOPolicy(SB3Policy):
         self._bind(scenario, seed)
         with training_threads(1), isolated_global_rngs():
             model = self._make_model(scenario, 0 if seed is None else int(seed))
+            guard = self._divergence_guard(scenario)
             start = time.perf_counter()
             try:
                 model.learn(total_timesteps=int(self.total_timesteps))
@@ -577,10 +593,25 @@ class SB3PPOPolicy(SB3Policy):
                     f"stable-baselines3 PPO does not mask actions and sampled an infeasible one while training on "
                     f"scenario {scenario.id!r}: {exc} Train the masked agent 'ppo' on scenarios whose masks bind."
                 ) from exc
+            except ValueError as exc:
+                # torch.distributions refuses NaN logits with a multi-line ValueError; SB3 passes it on.
+                nan_weights = not all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
+                if isinstance(exc, OptallocError) or not (nan_weights or "invalid values" in str(exc)):
+                    raise
+                what = "the action logits became non-finite" + (" (NaN or infinite weights)" if nan_weights else "")
+                raise guard.error(what, int(model.num_timesteps)) from exc
+            guard.check_weights(model.policy, int(model.num_timesteps))
             self.train_seconds_ = time.perf_counter() - start
         model.policy.set_training_mode(False)
         self.env_steps_ = int(model.num_timesteps)
         self.model_ = model
+
+    def _divergence_guard(self, scenario: Scenario) -> DivergenceGuard:
+        """The checks and messages of a training run that produces NaN (quoting the env step only)."""
+        from optalloc.rl.env import resolve_reward_scale
+
+        return DivergenceGuard(type(self).__name__, learning_rate=float(self.learning_rate),
+                               reward_scale=resolve_reward_scale(scenario, self.reward_scale))
 
 
 __all__ = ["MASK_FALLBACKS", "SB3PPOPolicy", "SB3Policy", "isolated_global_rngs"]

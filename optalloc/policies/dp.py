@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from optalloc.exceptions import UnsupportedScenarioError
+from optalloc.exceptions import PolicyScenarioMismatch, UnsupportedScenarioError
 from optalloc.policy import Policy
 from optalloc.scenario import Scenario
 
@@ -73,7 +73,45 @@ class DPPolicy(Policy):
         self._scenario = plan_on
         self.refit_on_load = plan_on is not scenario
 
+    def _check_can_act(self, scenario: Scenario) -> str | None:
+        """The table covers the fitted horizon and states: every reachable state of ``scenario`` must map into it."""
+        fitted = len(self.offsets_) - 1
+        if scenario.horizon > fitted:
+            return f"its table covers {fitted} epochs, the scenario has {scenario.horizon}"
+        if not hasattr(scenario, "tabular_observations"):
+            return None  # no enumeration of reachable states: act_batch still refuses states outside the table
+        for t in range(scenario.horizon):
+            epochs, index = self._scenario.tabular_index(scenario.tabular_observations(t))
+            size = self.offsets_[t + 1] - self.offsets_[t]
+            outside = (index < 0) | (index >= size)
+            if outside.any():
+                return (f"{int(outside.sum()):,} reachable states of epoch {t} lie outside its table of {size:,} "
+                        f"states (other initial or maximum resources)")
+        return None
+
+    def _check_loaded(self) -> None:
+        """``table_`` and ``offsets_`` must match the stages of the manifest's scenario."""
+        scenario = self._scenario
+        sizes = [len(scenario.tabular_observations(t)) for t in range(scenario.horizon)]
+        expected = np.cumsum([0] + sizes)
+        if self.offsets_.shape != expected.shape or not np.array_equal(self.offsets_, expected):
+            raise ValueError(f"offsets_ of shape {self.offsets_.shape} do not match the scenario's "
+                             f"{scenario.horizon} stages of {sum(sizes):,} states")
+        if self.table_.shape != (expected[-1],):
+            raise ValueError(f"table_ has shape {self.table_.shape}; the scenario's stages hold {expected[-1]:,} states")
+        n = scenario.action_space.n
+        if len(self.table_) and not (0 <= self.table_.min() and self.table_.max() < n):
+            raise ValueError(f"table_ holds actions outside 0..{n - 1}")
+
     def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
         self._check_fitted()
         t, index = self._scenario.tabular_index(np.asarray(observations))
+        if t.size and (t.min() < 0 or t.max() >= len(self.offsets_) - 1):
+            raise PolicyScenarioMismatch(f"Policy {self.name} has a table of {len(self.offsets_) - 1} epochs; "
+                                         f"asked to act in epoch {int(t.max())}.")
+        size = self.offsets_[t + 1] - self.offsets_[t]
+        outside = (index < 0) | (index >= size)
+        if outside.any():
+            raise PolicyScenarioMismatch(f"Policy {self.name} has no table entry for the state observed as "
+                                         f"{np.asarray(observations)[np.flatnonzero(outside)[0]].tolist()}.")
         return self.table_[self.offsets_[t] + index]

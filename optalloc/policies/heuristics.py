@@ -20,8 +20,9 @@ def _grid_search(policy: Policy, scenario: Scenario, seed: int | None, candidate
 
     Returns the best candidate and the mean cost of every candidate.
     """
-    from optalloc.evaluation import rollout
+    from optalloc.evaluation import check_evaluation_size, rollout
 
+    check_evaluation_size(scenario, policy.train_episodes)
     noise = scenario.sample_noise(0 if seed is None else seed, policy.train_episodes, stream="train")
     means = np.empty(len(candidates))
     for i, candidate in enumerate(candidates):

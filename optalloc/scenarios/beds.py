@@ -95,6 +95,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy import sparse, stats
 
+from optalloc.checks import check_memory
 from optalloc.exceptions import bad_value
 from optalloc import sampling
 from optalloc.scenario import Noise, Scenario, State, episode_keys
@@ -194,6 +195,29 @@ class BedScenario(Scenario):
         else:
             self._xi, self._xi_prob = np.array([0]), np.array([1.0])
         self._demand_table: sampling.InversionTable | None = None  # built on first use (see _demand_rows)
+        self._check_demand_table_size()
+
+    def _check_demand_table_size(self) -> None:
+        """Refuse, before anything is built, demand whose census table would not fit in memory.
+
+        The table (:meth:`_demand_rows`) holds a CDF row for every (year,
+        lattice index, surge) mean, about ``55 sqrt(m) + 30`` values wide for
+        the largest mean ``m``: extreme growth, demand or surges make it huge.
+        """
+        p = self.params
+        width = self.horizon if p.growth_step > 0 else 0
+        t = np.arange(self.horizon)
+        with np.errstate(over="ignore"):
+            top = float(np.max(self.demand_mean(t, width, p.surge_probability > 0)))
+        owner = f"scenario {self.id}"
+        if not np.isfinite(top):
+            raise bad_value(owner, "base_demand", "a demand whose yearly mean stays finite over the horizon "
+                            "(growth_rate, growth_step and surge_multiplier compound it)", p.base_demand)
+        rows = self.horizon * (2 * width + 1) * 2
+        values = rows * (55.0 * np.sqrt(top) + 31.0)
+        check_memory(f"the daily-demand table of scenario {self.id} ({rows:,} rows for a largest mean daily "
+                     f"demand of {top:,.4g} beds)", 24.0 * values,
+                     "lower base_demand, growth_rate, growth_step, surge_multiplier or horizon")
 
     def _validate(self) -> None:
         p, owner = self.params, f"scenario {self.id}"
@@ -529,6 +553,11 @@ class BedScenario(Scenario):
         """
         p = self.params
         actions = np.arange(p.max_add + 1)
+        states = sum(len(self.stage_states(t)[0]) for t in range(self.horizon))
+        # Per (state, action): a cost and |xi| transition entries (value, row and column while built, then CSR).
+        check_memory(f"the exact tabular model of scenario {self.id} ({states:,} states x {len(actions)} actions)",
+                     states * len(actions) * (24.0 + 40.0 * len(self._xi)),
+                     "lower max_add, horizon or max_beds for an exact DP")
         stages = []
         for t in range(self.horizon):
             beds, lat = self.stage_states(t)
@@ -557,6 +586,17 @@ class BedScenario(Scenario):
             )
             stages.append((P, cost))
         return stages
+
+    def tabular_observations(self, t: int) -> np.ndarray:
+        """Observations ``(S_t, 4)`` of the states of :meth:`stage_states` at year ``t``, in their order.
+
+        The unattended patient-days of the previous year (which the tabular
+        model does not track) are 0.
+        """
+        beds, lattice = self.stage_states(t)
+        state = {"t": np.full(len(beds), t, dtype=np.int64), "beds": beds, "lattice": lattice,
+                 "unattended": np.zeros(len(beds))}
+        return self.observe(t, state)
 
     def tabular_index(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Year and :meth:`stage_states` index of each observation ``(n, 4)``."""
