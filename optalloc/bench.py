@@ -264,22 +264,30 @@ def _init_worker() -> None:
     A terminal sends SIGINT to the whole process group; a worker that raised
     KeyboardInterrupt would print its own traceback while the parent stops it anyway.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a SIGINT held back since the start is discarded here
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT in this process during the block (a no-op outside the main thread, which owns handlers)."""
-    if threading.current_thread() is not threading.main_thread():
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back SIGINT during the block; one that arrives meanwhile is delivered at its end, not lost.
+
+    The signal is blocked (not ignored): processes started inside the block
+    inherit the blocked mask across fork and exec, so a Ctrl-C while a worker
+    still imports stays pending there until its initializer ignores it, and
+    the parent receives its own copy as soon as the block ends. A no-op outside
+    the main thread (signals go to the main thread) or without POSIX signal masks.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        if previous is not None:  # None: a handler set outside Python, which cannot be put back
-            signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 _Key = tuple[int, int, int]
@@ -337,10 +345,9 @@ def _run_on_pool(cells: Mapping[_Key, _Cell], episodes: int, workers: int,
     futures: dict[Any, _Key] = {}
     finished: set[_Key] = set()
     try:
-        # submit() starts the workers; they inherit the ignored SIGINT, so a Ctrl-C while they
+        # submit() starts the workers; they inherit the blocked SIGINT, so a Ctrl-C while they
         # still import (before the initializer runs) prints no traceback from them either.
-        # The price: a Ctrl-C in the few milliseconds of this loop is lost.
-        with _sigint_ignored():
+        with _sigint_deferred():
             for key, (sc, seed, pol) in cells.items():
                 futures[pool.submit(_run_cell, sc, seed, episodes, pol)] = key
         for future in as_completed(futures):
@@ -351,7 +358,7 @@ def _run_on_pool(cells: Mapping[_Key, _Cell], episodes: int, workers: int,
             bar.set_postfix_str(f"done {sc.label} seed {seed} {pol.name}")
             bar.update()
     except BaseException:
-        with _sigint_ignored():  # a second Ctrl-C must not break off the clean-up and leave workers running
+        with _sigint_deferred():  # a second Ctrl-C must not break off the clean-up and leave workers running
             for future, key in futures.items():
                 if key not in finished and future.done() and not future.cancelled() and future.exception() is None:
                     finish(key, future.result())

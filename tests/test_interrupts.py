@@ -244,9 +244,9 @@ id = "rigid"
 name = "quick"
 params = {train_episodes = 10}
 [[policies]]
-id = "rigid"
+id = "complaint"
 name = "slow"
-params = {train_episodes = 100}
+params = {train_episodes = 200}
 """
 MESSAGE = re.compile(r"optalloc: interrupted; (\d) of 4 cells finished and kept in (\S+); "
                      r"re-run the same command to resume")
