@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from optalloc.forecast import (
+from optalloc.families.beds.forecast import (
     ExponentialForecaster,
     Forecaster,
     LinearForecaster,
@@ -45,7 +45,7 @@ def forecasters() -> dict[str, Forecaster]:
         "logistic": LogisticForecaster(),
     }
     try:
-        from optalloc.rl.lstm_forecaster import LSTMForecaster
+        from optalloc.rl.beds.lstm_forecaster import LSTMForecaster
     except ImportError as exc:
         print(f"LSTM skipped: {exc}")
     else:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")  # collected in table.attrs["fit_warnings"] and printed below
         table = backtest(models, cutoff=args.cutoff, targets=targets, census=census)
 
-    print("Population forecast backtest - Abhaynagar Upazila census (optalloc/data/beds/abhaynagar_population.csv)")
+    print("Population forecast backtest - Abhaynagar Upazila census (optalloc/families/beds/data/abhaynagar_population.csv)")
     print("Census points: " + ", ".join(f"{y}: {p:,}" for y, p in zip(census["year"], census["population"])))
     print(f"Training data: {table.attrs['training_note']}.")
     print(f"  i.e. {len(years)} annual values, {years[0]}-{years[-1]}; the values between census years are "

@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 600.0
 
 SUMMARY_TESTS = ("tests/test_summary_formulas.py",)
-REFERENCE_TESTS = ("tests/reference/test_beds_reference.py",)
+REFERENCE_TESTS = ("tests/families/beds/reference/test_beds_reference.py",)
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="gap-sign-flip",
         file="optalloc/evaluation.py",
-        old='"gap_to_bound_pct": 100 * (mean - bound) / abs(bound)',
-        new='"gap_to_bound_pct": 100 * (bound - mean) / abs(bound)',
+        old="return 100 * (mean - bound) / abs(bound)",
+        new="return 100 * (bound - mean) / abs(bound)",
         description="gap to bound computed as (bound - mean): policies above the bound show negative gaps",
         tests=SUMMARY_TESTS,
     ),
@@ -130,7 +130,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="surge-applied-twice",
-        file="optalloc/scenarios/beds.py",
+        file="optalloc/families/beds/scenario.py",
         old="return p.base_demand * self.population(t, lattice) / p.initial_population * mult",
         new="return p.base_demand * self.population(t, lattice) / p.initial_population * mult * mult",
         description="surge multiplier applied twice in the shared demand mean (simulator, DP and MILP agree)",
@@ -138,7 +138,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="opcost-pre-addition-step",
-        file="optalloc/scenarios/beds.py",
+        file="optalloc/families/beds/scenario.py",
         old="cost = self.year_cost(added, beds, unattended)",
         new='cost = self.year_cost(added, state["beds"], unattended)',
         description="simulator charges the operating cost on the beds before this year's addition",
@@ -146,7 +146,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="opcost-pre-addition-dp",
-        file="optalloc/scenarios/beds.py",
+        file="optalloc/families/beds/scenario.py",
         old="cost = self.year_cost(actions[None, :], in_service,",
         new="cost = self.year_cost(actions[None, :], beds[:, None],",
         description="tabular model charges the operating cost on the beds before the addition",
@@ -154,7 +154,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="surge-weights-swapped",
-        file="optalloc/scenarios/beds.py",
+        file="optalloc/families/beds/scenario.py",
         old="p.days * ((1 - p.surge_probability) * normal + p.surge_probability * surge)",
         new="p.days * (p.surge_probability * normal + (1 - p.surge_probability) * surge)",
         description="expected shortage weights surge years by 1 - q and normal years by q",
@@ -162,7 +162,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="shortage-off-by-one-bed",
-        file="optalloc/scenarios/beds.py",
+        file="optalloc/families/beds/scenario.py",
         old="return m * stats.poisson.sf(h - 1, m) - h * stats.poisson.sf(h, m)",
         new="return m * stats.poisson.sf(h, m) - h * stats.poisson.sf(h, m)",
         description="closed-form E[(N - H)^+] uses P(N > H) where P(N >= H) belongs",
@@ -170,7 +170,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="dp-lattice-frozen",
-        file="optalloc/scenarios/beds.py",
+        file="optalloc/families/beds/scenario.py",
         old="col = (nb - b_next0) * n_lat_next + (lat + xi - lat_next0)",
         new="col = (nb - b_next0) * n_lat_next + (lat - lat_next0)",
         description="tabular transitions drop the lattice step: the DP plans on a frozen population",
@@ -194,7 +194,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         name="observed-population-next-year",
-        file="optalloc/scenarios/beds.py",
+        file="optalloc/families/beds/scenario.py",
         old='self.population(state["t"], state["lattice"]), state["unattended"]],',
         new='self.population(state["t"] + 1, state["lattice"]), state["unattended"]],',
         description="observation reports next year's median population instead of P_t",

@@ -2,8 +2,9 @@
 
 * :mod:`~optalloc.formulations.solve` -- the one solve path (persistent HiGHS):
   :class:`Solver`, :func:`solve`, :class:`SolveResult`, :class:`SolveStatus`;
-* :mod:`~optalloc.formulations.bed_capacity` -- the :class:`BedCapacity`
-  block for bed expansion planning and :func:`build_bed_capacity_model`;
+* :mod:`~optalloc.formulations._block` -- :func:`declare_formulation`, the
+  declaration every family's blocks use (each family's formulations live in
+  ``optalloc.formulations.<family>``);
 * :mod:`~optalloc.formulations.mdp_lp` -- linear programs of finite MDPs:
   :func:`mdp_lp_values`, :func:`finite_horizon_lp_values`.
 """
@@ -11,8 +12,6 @@
 from __future__ import annotations
 
 from optalloc.formulations._block import FormulationData, declare_formulation
-from optalloc.formulations.bed_capacity import BedCapacity, BedCapacityData
-from optalloc.formulations.bed_capacity import build_model as build_bed_capacity_model
 from optalloc.formulations.mdp_lp import (
     build_finite_horizon_lp,
     build_mdp_lp,
@@ -22,13 +21,10 @@ from optalloc.formulations.mdp_lp import (
 from optalloc.formulations.solve import SolveResult, SolveStatus, Solver, solve
 
 __all__ = [
-    "BedCapacity",
-    "BedCapacityData",
     "FormulationData",
     "SolveResult",
     "SolveStatus",
     "Solver",
-    "build_bed_capacity_model",
     "build_finite_horizon_lp",
     "build_mdp_lp",
     "declare_formulation",

@@ -33,7 +33,7 @@ EPILOG = """examples:
   optalloc evaluate --scenario beds/stochastic-v0 --policy dp --policy rigid:k=8 --set surge_probability=0.2
   optalloc solve --scenario beds/stochastic-v0 --policy dp --out dp.zip
   optalloc evaluate --scenario beds/stochastic-v0 --load dp.zip --policy rigid
-  optalloc bench run benchmarks/suites/beds.toml
+  optalloc bench run benchmarks/suites/beds/beds.toml
 """
 
 
@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
                "same numbers. The store is kept after a complete run too: it is the cache that re-runs use. "
                "--fresh empties it first; delete the folder to reclaim its space.",
     )
-    p.add_argument("suite", help="suite file, e.g. benchmarks/suites/beds.toml")
+    p.add_argument("suite", help="suite file, e.g. benchmarks/suites/beds/beds.toml")
     p.add_argument("--episodes", type=int, help="override the suite's episodes per cell")
     p.add_argument("--out", metavar="FILE", help="summary CSV (default results/<suite name>.csv)")
     p.add_argument("--workers", type=int, metavar="N",

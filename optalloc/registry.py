@@ -129,49 +129,36 @@ def list_policies() -> list[PolicySpec]:
     return [POLICIES[k] for k in sorted(POLICIES)]
 
 
-# ---------------------------------------------------------------- built-ins
-for _preset, _text in (
-    ("seed002-v0", "Bed expansion of Kabir et al. (2021): deterministic 1.2 %/yr growth, 30 years, undiscounted"),
-    ("stochastic-v0", "Bed expansion with random growth, epidemic surges, operating cost, 3 % discounting"),
-):
-    register_scenario(ScenarioSpec(f"beds/{_preset}", "optalloc.scenarios.beds:make", {"preset": _preset}, _text))
+# ---------------------------------------------------------------- families
+#: Entry-point group through which a package adds a problem family: ``name = "module:register"``,
+#: where ``register()`` calls :func:`register_scenario` and :func:`register_policy` for its ids.
+FAMILY_ENTRY_POINTS = "optalloc.families"
+#: Families whose ``register()`` ran, by entry-point name.
+FAMILIES: dict[str, str] = {}
 
-for _spec in (
-    PolicySpec("rigid", "optalloc.policies.heuristics:RigidPolicy",
-               "Fixed k beds a year; fit grid-searches k on training paths", {"train_episodes": 20}),
-    PolicySpec("complaint", "optalloc.policies.heuristics:ComplaintPolicy",
-               "Adds min(limit, round(delta x last year's unattended patient-days)); fit grid-searches delta",
-               {"train_episodes": 20, "grid_size": 11}),
-    PolicySpec("dp", "optalloc.policies.dp:DPPolicy", "Exact optimum by backward induction on the tabular model"),
-    PolicySpec("milp", "optalloc.formulations.bed_policies:MILPPolicy",
-               "Open-loop expected-value capacity plan (Pyomo MILP, HiGHS)", requires=("pyomo", "highspy")),
-    PolicySpec("milp-rolling", "optalloc.formulations.bed_policies:RollingMILPPolicy",
-               "Expected-value MILP re-solved each year from the current state (model predictive control)",
-               requires=("pyomo", "highspy")),
-    PolicySpec("hindsight", "optalloc.formulations.bed_policies:HindsightPolicy",
-               "Oracle bound: the optimal plan for the episode's own realised demands (a bound, not a policy)",
-               requires=("pyomo", "highspy")),
-    # Deep RL (torch). test_params: a few hundred env steps, no DP optimum, tiny evaluation.
-    PolicySpec("ppo", "optalloc.rl.ppo:PPOPolicy",
-               "Proximal policy optimisation with invalid-action masking (batched vector env, CleanRL style)",
-               {"total_timesteps": 96, "num_envs": 8, "num_steps": 6, "num_minibatches": 2, "update_epochs": 2,
-                "hidden_sizes": [16, 16], "eval_episodes": 2, "compute_optimum": False},
-               requires=("torch",)),
-    PolicySpec("a2c", "optalloc.rl.a2c:A2CPolicy",
-               "Advantage actor-critic as in the beds seed paper (lr 1e-4, gamma 0.99, 4,000 episodes)",
-               {"total_timesteps": 96, "num_envs": 8, "num_steps": 6, "hidden_sizes": [16, 16],
-                "eval_episodes": 2, "compute_optimum": False},
-               requires=("torch",)),
-    PolicySpec("dqn", "optalloc.rl.dqn:DQNPolicy",
-               "Deep Q-learning with replay, target network and masked epsilon-greedy exploration",
-               {"total_timesteps": 96, "num_envs": 8, "buffer_size": 96, "batch_size": 8, "learning_starts": 16,
-                "train_frequency": 8, "target_network_frequency": 32, "hidden_sizes": [16, 16],
-                "eval_episodes": 2, "compute_optimum": False},
-               requires=("torch",)),
-    PolicySpec("sb3-ppo", "optalloc.rl.sb3:SB3PPOPolicy",
-               "stable-baselines3 PPO (MlpPolicy on a DummyVecEnv of AllocationEnv; no action masking), acting greedily",
-               {"total_timesteps": 64, "n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1,
-                "net_arch": [16, 16]},
-               requires=("torch", "stable_baselines3")),
-):
-    register_policy(_spec)
+
+def discover_families() -> None:
+    """Run the ``register()`` hook of every family installed under :data:`FAMILY_ENTRY_POINTS`.
+
+    optalloc's own families are found the same way as a third-party package's:
+    through the entry points its distribution declares. A hook that fails to
+    import is reported once as a warning; the other families stay usable.
+    """
+    import warnings
+    from importlib.metadata import entry_points
+
+    from optalloc.exceptions import OptallocWarning
+
+    for point in entry_points(group=FAMILY_ENTRY_POINTS):
+        if point.name in FAMILIES:
+            continue
+        try:
+            point.load()()
+        except Exception as exc:  # noqa: BLE001 - a broken third-party family must not break the others
+            warnings.warn(f"The problem family {point.name!r} ({point.value}) could not be registered: "
+                          f"{type(exc).__name__}: {exc}", OptallocWarning, stacklevel=2)
+            continue
+        FAMILIES[point.name] = point.value
+
+
+discover_families()

@@ -7,7 +7,7 @@ import pytest
 
 import optalloc as oa
 from optalloc.evaluation import InfeasibleActionError
-from optalloc.policies.heuristics import RigidPolicy
+from optalloc.families.beds.heuristics import RigidPolicy
 from optalloc.testing import (
     ToyScenario,
     check_actions_feasible,

@@ -21,7 +21,7 @@ class DPPolicy(Policy):
     ----------
     forecaster : str, optional
         Plan on this population forecast instead of the scenario's own
-        population model (:mod:`optalloc.policies.planning`); the policy is
+        population model (:mod:`optalloc.families.beds.planning`); the policy is
         then optimal for the forecast, not for the scenario.
     forecast_cutoff : int
         Last census year the forecaster sees.
@@ -47,13 +47,13 @@ class DPPolicy(Policy):
         self.forecast_cutoff = forecast_cutoff
 
     def _validate_params(self) -> None:
-        from optalloc.policies.planning import check_forecast_params
+        from optalloc.families.beds.planning import check_forecast_params
 
         check_forecast_params("DPPolicy", self.forecaster, self.forecast_cutoff)
 
     def _fit(self, scenario: Scenario, seed: int | None) -> None:
         from optalloc.dp import backward_induction
-        from optalloc.policies.planning import planning_scenario
+        from optalloc.families.beds.planning import planning_scenario
 
         if not hasattr(scenario, "tabular_stages"):
             raise UnsupportedScenarioError(

@@ -3,13 +3,13 @@
 The seed paper (medRxiv 2021.10.06.21264654) forecasts the population of
 Abhaynagar Upazila with an LSTM on a 20-step input window, trained on
 1981-2001 and validated on 2001-2011. This file is that forecaster, small and
-deterministic, behind the :class:`optalloc.forecast.Forecaster` contract.
+deterministic, behind the :class:`optalloc.families.beds.forecast.Forecaster` contract.
 
 What it does
 ------------
 * **Input series.** An evenly spaced (annual) series. For the upazila no
-  annual series exists: use :func:`optalloc.forecast.annual_series` /
-  :func:`optalloc.forecast.training_series`, an **annual series interpolated
+  annual series exists: use :func:`optalloc.families.beds.forecast.annual_series` /
+  :func:`optalloc.families.beds.forecast.training_series`, an **annual series interpolated
   log-linearly between census points** — interpolated values, not
   observations, and this must be stated wherever results are reported.
 * **What is learned.** The yearly log-differences ``d_t = log P_t - log
@@ -51,7 +51,7 @@ equal, and no model fitted to it can learn more than that one growth rate.
 
 Import only with torch installed (``pip install 'optalloc[rl]'``); without
 torch this module raises :class:`optalloc.exceptions.DependencyNotInstalled`.
-Build it by id with ``optalloc.forecast.make_forecaster("lstm")``.
+Build it by id with ``optalloc.families.beds.forecast.make_forecaster("lstm")``.
 """
 
 from __future__ import annotations
@@ -63,14 +63,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from optalloc.exceptions import DependencyNotInstalled
-from optalloc.forecast import Forecaster, _bad
+from optalloc.families.beds.forecast import Forecaster, _bad
 
 try:
     import torch
     from torch import nn
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise DependencyNotInstalled(
-        "optalloc.rl.lstm_forecaster needs PyTorch; install it with: pip install 'optalloc[rl]'"
+        "optalloc.rl.beds.lstm_forecaster needs PyTorch; install it with: pip install 'optalloc[rl]'"
     ) from exc
 
 #: Floor of the standard deviation used to standardise log-differences [log-units/year].
@@ -183,7 +183,7 @@ class LSTMForecaster(Forecaster):
         owner = type(self).__name__
         steps = np.diff(years)
         if not np.allclose(steps, steps[0], rtol=0, atol=1e-9):
-            raise _bad(owner, "years", "evenly spaced (an annual series, e.g. from optalloc.forecast.annual_series)",
+            raise _bad(owner, "years", "evenly spaced (an annual series, e.g. from optalloc.families.beds.forecast.annual_series)",
                        f"spacings from {steps.min():g} to {steps.max():g} years")
         diffs = np.diff(np.log(population))
         n_diffs = len(diffs)

@@ -25,8 +25,8 @@ from optalloc.exceptions import bad_value
 from optalloc.policy import Policy
 from optalloc.scenario import Noise, Scenario
 
-from .bed_capacity import BedCapacity
-from .solve import Solver
+from .capacity import BedCapacity
+from ..solve import Solver
 
 
 class _BedMILPBase(Policy):
@@ -49,14 +49,14 @@ class _BedMILPBase(Policy):
 
     def _plan_on(self, scenario: Scenario) -> Any:
         """Build the model on the scenario, or on its forecast-population copy (``forecaster``)."""
-        from optalloc.policies.planning import planning_scenario
+        from optalloc.families.beds.planning import planning_scenario
 
         self._scenario = planning_scenario(scenario, self.forecaster, self.forecast_cutoff)
         self._build(self._scenario)
         return self._scenario
 
     def _validate_params(self) -> None:
-        from optalloc.policies.planning import check_forecast_params
+        from optalloc.families.beds.planning import check_forecast_params
 
         check_forecast_params(type(self).__name__, self.forecaster, self.forecast_cutoff)
         if self.time_limit is not None and (not isinstance(self.time_limit, (int, float)) or self.time_limit <= 0):
@@ -145,7 +145,7 @@ class MILPPolicy(_BedMILPBase):
     mip_rel_gap : float, optional
         Relative MIP gap at which HiGHS stops.
     forecaster : str, optional
-        Plan on this population forecast (:mod:`optalloc.policies.planning`).
+        Plan on this population forecast (:mod:`optalloc.families.beds.planning`).
     forecast_cutoff : int
         Last census year the forecaster sees.
 
@@ -195,7 +195,7 @@ class RollingMILPPolicy(_BedMILPBase):
     mip_rel_gap : float, optional
         Relative MIP gap at which HiGHS stops.
     forecaster : str, optional
-        Plan on this population forecast (:mod:`optalloc.policies.planning`):
+        Plan on this population forecast (:mod:`optalloc.families.beds.planning`):
         every re-plan uses the forecast population path.
     forecast_cutoff : int
         Last census year the forecaster sees.
@@ -244,7 +244,7 @@ class HindsightPolicy(_BedMILPBase):
     ----------
     method : {"dp", "milp"}
         ``"dp"`` (default): backward induction over (year, beds) for all
-        episodes at once (:func:`optalloc.dp.capacity.capacity_expansion_dp`),
+        episodes at once (:func:`optalloc.families.beds.hindsight.capacity_expansion_dp`),
         exact for any table, about 1 ms an episode. ``"milp"``: the
         :class:`BedCapacity` MILP per episode, re-using one persistent HiGHS
         model (about 70 ms an episode). Both give the optimal cost; they may
@@ -286,7 +286,7 @@ class HindsightPolicy(_BedMILPBase):
         scenario = self._scenario
         tables = scenario.params.shortage_cost * scenario.realised_shortage(noise, self._grid)
         if self.method == "dp":
-            from optalloc.dp.capacity import capacity_expansion_dp
+            from optalloc.families.beds.hindsight import capacity_expansion_dp
 
             p = scenario.params
             self._plans, _ = capacity_expansion_dp(tables, p.bed_cost, p.operating_cost, self._weights, p.max_add,

@@ -8,7 +8,7 @@ from scipy import stats
 
 import optalloc as oa
 from optalloc.exceptions import ConfigurationError
-from optalloc.scenarios.beds import expected_shortage
+from optalloc.families.beds.scenario import expected_shortage
 
 
 @pytest.mark.parametrize("mean", [0.5, 7.3, 62.0, 140.0])

@@ -1,7 +1,7 @@
 """An independent implementation of the bed capacity expansion card.
 
 Written from the card alone (the module docstring of
-``optalloc/scenarios/beds.py`` and the data README of the bed family), with the
+``optalloc/families/beds/scenario.py`` and the data README of the bed family), with the
 preset numbers typed in as literals. Nothing here imports optalloc: the tests
 compare the package against this module, so a mistake shared by the package's
 simulator, DP model and MILP (they all read one demand function) shows up as a

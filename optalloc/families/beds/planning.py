@@ -1,7 +1,7 @@
 """Planning on a population forecast instead of the scenario's own population model.
 
 A planner given ``forecaster="exponential"`` (any id of
-:data:`optalloc.forecast.FORECASTERS`) fits the forecaster on the shipped
+:data:`optalloc.families.beds.forecast.FORECASTERS`) fits the forecaster on the shipped
 census series up to ``forecast_cutoff`` (an annual series interpolated
 log-linearly between census points), forecasts the population of the
 scenario's years, and solves its model on a *planning scenario*: the same
@@ -23,7 +23,7 @@ from optalloc.scenario import Scenario
 
 def check_forecast_params(owner: str, forecaster: Any, cutoff: Any) -> None:
     """Validate the ``forecaster`` and ``forecast_cutoff`` hyperparameters of a planner."""
-    from optalloc.forecast import FORECASTERS
+    from optalloc.families.beds.forecast import FORECASTERS
 
     if forecaster is not None and forecaster not in FORECASTERS:
         raise bad_value(owner, "forecaster", f"None or one of {sorted(FORECASTERS)}", forecaster)
@@ -50,7 +50,7 @@ def planning_scenario(scenario: Scenario, forecaster: str | None, cutoff: int) -
     """
     if forecaster is None:
         return scenario
-    from optalloc.forecast import forecast_population_path, load_census, make_forecaster, training_series
+    from optalloc.families.beds.forecast import forecast_population_path, load_census, make_forecaster, training_series
     from optalloc.registry import make_scenario
 
     fitted = make_forecaster(forecaster).fit(*training_series(load_census(), cutoff))

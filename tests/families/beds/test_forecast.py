@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from optalloc.exceptions import ConfigurationError, NotFittedError, UnknownIdError
-from optalloc.forecast import (
+from optalloc.families.beds.forecast import (
     INTERPOLATION_NOTE,
     ExponentialForecaster,
     Forecaster,
@@ -294,7 +294,7 @@ class Block:
         if name.split('.')[0] == 'torch':
             raise ImportError('blocked ' + name)
 sys.meta_path.insert(0, Block())
-from optalloc.forecast import backtest, ExponentialForecaster, make_forecaster
+from optalloc.families.beds.forecast import backtest, ExponentialForecaster, make_forecaster
 from optalloc.exceptions import DependencyNotInstalled
 print(len(backtest([ExponentialForecaster()])))
 try:

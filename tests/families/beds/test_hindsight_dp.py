@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from optalloc.dp.capacity import capacity_expansion_dp
+from optalloc.families.beds.hindsight import capacity_expansion_dp
 
 
 def brute_force(table, unit_cost, holding_cost, weights, max_add, grid):

@@ -12,7 +12,7 @@ only numpy, scipy and pandas:
 * classical fits: :class:`NaiveForecaster` (no growth, a baseline),
   :class:`LinearForecaster`, :class:`ExponentialForecaster` (log-linear least
   squares) and :class:`LogisticForecaster` (``scipy.optimize.curve_fit``);
-  the LSTM is :class:`optalloc.rl.lstm_forecaster.LSTMForecaster` (needs torch);
+  the LSTM is :class:`optalloc.rl.beds.lstm_forecaster.LSTMForecaster` (needs torch);
 * the shipped census series (:func:`load_census`) and the annual series
   **interpolated log-linearly between census points** (:func:`annual_series`,
   :func:`training_series`): no annual population series exists for the
@@ -26,7 +26,7 @@ Units: years are calendar years (e.g. ``2001``), populations are persons.
 
 Example
 -------
->>> from optalloc.forecast import ExponentialForecaster, load_census, training_series
+>>> from optalloc.families.beds.forecast import ExponentialForecaster, load_census, training_series
 >>> years, population = training_series(load_census(), cutoff=2001)  # 1991..2001, interpolated
 >>> model = ExponentialForecaster().fit(years, population)
 >>> round(float(model.predict(2011)))
@@ -53,8 +53,8 @@ from optalloc.exceptions import (
 )
 from optalloc.params import HyperParams
 
-#: Package-data location of the census series (inside the ``optalloc`` package).
-CENSUS_RESOURCE = ("data", "beds", "abhaynagar_population.csv")
+#: Package-data location of the census series (inside the family's package).
+CENSUS_RESOURCE = ("data", "abhaynagar_population.csv")
 
 #: The statement every use of an annual series must carry.
 INTERPOLATION_NOTE = "annual series interpolated log-linearly between census points"
@@ -412,11 +412,11 @@ class LogisticForecaster(Forecaster):
 # ---------------------------------------------------------------- registry
 #: Forecaster ids and lazy entry points (the LSTM imports torch only when made).
 FORECASTERS: dict[str, str] = {
-    "naive": "optalloc.forecast:NaiveForecaster",
-    "linear": "optalloc.forecast:LinearForecaster",
-    "exponential": "optalloc.forecast:ExponentialForecaster",
-    "logistic": "optalloc.forecast:LogisticForecaster",
-    "lstm": "optalloc.rl.lstm_forecaster:LSTMForecaster",
+    "naive": "optalloc.families.beds.forecast:NaiveForecaster",
+    "linear": "optalloc.families.beds.forecast:LinearForecaster",
+    "exponential": "optalloc.families.beds.forecast:ExponentialForecaster",
+    "logistic": "optalloc.families.beds.forecast:LogisticForecaster",
+    "lstm": "optalloc.rl.beds.lstm_forecaster:LSTMForecaster",
 }
 
 
@@ -444,8 +444,8 @@ def make_forecaster(forecaster_id: str, **params: Any) -> Forecaster:
 def load_census() -> pd.DataFrame:
     """The census series of Abhaynagar Upazila shipped with the package.
 
-    Read from package data (``optalloc/data/beds/abhaynagar_population.csv``,
-    provenance in ``optalloc/data/beds/README.md``) with ``importlib.resources``.
+    Read from package data (``optalloc/families/beds/data/abhaynagar_population.csv``,
+    provenance in ``optalloc/families/beds/data/README.md``) with ``importlib.resources``.
     Census points: 1991, 2001, 2011, 2022 (no 1981 point is available; the
     2022 value's source says "single secondary source; unverified").
 
@@ -455,7 +455,7 @@ def load_census() -> pd.DataFrame:
         Columns ``year`` (int, calendar year), ``population`` (int, persons),
         ``kind`` (``"census"``) and ``source`` (text), sorted by year.
     """
-    resource = resources.files("optalloc").joinpath(*CENSUS_RESOURCE)
+    resource = resources.files("optalloc.families.beds").joinpath(*CENSUS_RESOURCE)
     with resource.open("r", encoding="utf-8") as handle:
         census = pd.read_csv(handle, dtype={"year": "int64", "population": "int64"})
     census = census[["year", "population", "kind", "source"]].sort_values("year", ignore_index=True)

@@ -7,11 +7,11 @@ from importlib import resources
 
 import pytest
 
-from optalloc.forecast import load_census
+from optalloc.families.beds.forecast import load_census
 
 
 def test_readme_growth_rates_are_those_of_the_census_counts():
-    readme = resources.files("optalloc").joinpath("data/beds/README.md").read_text(encoding="utf-8")
+    readme = resources.files("optalloc.families.beds").joinpath("data/README.md").read_text(encoding="utf-8")
     stated = {(int(a), int(b)): float(r) for a, b, r in re.findall(r"(\d{4})-(\d{4}) (\d+\.\d+) %", readme)}
     assert len(stated) == 3
     census = load_census()

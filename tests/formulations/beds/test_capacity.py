@@ -11,14 +11,8 @@ import pytest
 from scipy.stats import poisson
 
 from optalloc.exceptions import ConfigurationError
-from optalloc.formulations import (
-    BedCapacity,
-    BedCapacityData,
-    SolveStatus,
-    Solver,
-    build_bed_capacity_model,
-    solve,
-)
+from optalloc.formulations import SolveStatus, Solver, solve
+from optalloc.formulations.beds import BedCapacity, BedCapacityData, build_bed_capacity_model
 
 DAYS = 365
 COST_PER_PATIENT_DAY = 50_000.0

@@ -7,8 +7,8 @@ import pytest
 
 import optalloc as oa
 from optalloc.exceptions import ConfigurationError
-from optalloc.forecast import forecast_population_path, load_census, make_forecaster, training_series
-from optalloc.policies.planning import planning_scenario
+from optalloc.families.beds.forecast import forecast_population_path, load_census, make_forecaster, training_series
+from optalloc.families.beds.planning import planning_scenario
 
 
 @pytest.fixture(scope="module")

@@ -76,10 +76,12 @@ Presets
     population 232,162 growing 1.2 %/year, m_0 = 62, 50,000 taka per
     unattended patient-day, 1,000,000 taka per bed, 30 years, undiscounted.
 ``beds/stochastic-v0``
-    The same with a random growth rate (lattice step 0.6 percentage points,
-    p = 0.25: yearly growth 0.6 %, 1.2 % or 1.8 %), an epidemic surge year
-    with probability 0.10 raising demand by 30 %, an operating cost of
-    100,000 taka per bed-year and 3 % yearly discounting.
+    The same with a random growth rate (lattice step 0.006 in log units,
+    p = 0.25: yearly growth +0.596 %, +1.2 % or +1.809 %), an epidemic surge
+    year with probability 0.10 raising demand by 30 % (revealed after the
+    year's decision), an operating cost of 100,000 taka per bed-year on the
+    beds in service after the addition, and 3 % yearly discounting (year 0
+    undiscounted).
 
 Version history
 ---------------

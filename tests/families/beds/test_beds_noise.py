@@ -26,7 +26,7 @@ import pytest
 from scipy import stats
 
 import optalloc as oa
-from optalloc.scenarios.beds import BedScenario, expected_shortage
+from optalloc.families.beds.scenario import BedScenario, expected_shortage
 
 Z = 4.5
 EPISODES = 3000

@@ -7,10 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from optalloc.rl.lstm_forecaster import LSTMForecaster
+from optalloc.rl.beds.lstm_forecaster import LSTMForecaster
 
 from optalloc.exceptions import ConfigurationError, NotFittedError
-from optalloc.forecast import (
+from optalloc.families.beds.forecast import (
     ExponentialForecaster,
     NaiveForecaster,
     backtest,

@@ -1,0 +1,1 @@
+"""Torch code of the bed family: the seed paper's LSTM population forecaster."""
