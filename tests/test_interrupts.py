@@ -270,8 +270,11 @@ def test_ctrl_c_stops_the_pool_cleanly_and_the_rerun_resumes(tmp_path):
     command = [sys.executable, "-m", "optalloc.cli", "bench", "run", "tiny.toml", "--workers", "2", "--no-plots"]
     store = tmp_path / "results" / "tiny.cells"  # the default output is results/<suite name>.csv
     # A session of its own: SIGINT goes to the whole process group, as a terminal's Ctrl-C does.
+    # SIGINT restored to its default: a shell that starts a job in the background without job control
+    # (as CI runners may) leaves it ignored, and Python then keeps ignoring it, as a user would want there.
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not cell_files(store) and proc.poll() is None and time.monotonic() < deadline:
