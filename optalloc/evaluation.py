@@ -19,13 +19,9 @@ from gymnasium import spaces
 from scipy import stats
 
 from optalloc.checks import A_SCENARIO, check_instance, check_memory, check_seed
-from optalloc.exceptions import ConfigurationError, OptallocError, OptallocWarning
+from optalloc.exceptions import ConfigurationError, InfeasibleActionError, OptallocWarning
 from optalloc.policy import Policy
 from optalloc.scenario import Noise, Scenario, spec_label
-
-
-class InfeasibleActionError(OptallocError):
-    """A policy returned an action outside the action space or its mask."""
 
 
 @dataclass

@@ -38,6 +38,10 @@ class InfeasibleFormulation(OptallocError):
     """A mathematical program was infeasible or could not be solved."""
 
 
+class InfeasibleActionError(OptallocError):
+    """A policy returned an action outside the action space or its mask."""
+
+
 class CheckpointError(OptallocError):
     """A saved policy file is unreadable, corrupt or of a foreign kind."""
 

@@ -271,13 +271,25 @@ class EvaluationConfig:
             raise bad_value(owner, "reward_scale", "a positive number or None", self.reward_scale)
 
 
+#: Exact optima already computed, by scenario class and parameter fingerprint: every training
+#: seed of a suite, and every refit, learns on the same scenario and needs the same number.
+_OPTIMA: dict[tuple[type, str], float] = {}
+
+
 def exact_optimum(scenario: Scenario) -> float | None:
-    """Optimal expected cost by backward induction, if the scenario has an exact tabular model."""
+    """Optimal expected cost by backward induction, if the scenario has an exact tabular model.
+
+    Computed once per scenario class and :meth:`~optalloc.scenario.Scenario.fingerprint`
+    (all parameters) in a process; scenarios are frozen, so the value cannot go stale.
+    """
     if not hasattr(scenario, "tabular_stages"):
         return None
-    from optalloc.policies.dp import DPPolicy
+    key = (type(scenario), scenario.fingerprint())
+    if key not in _OPTIMA:
+        from optalloc.policies.dp import DPPolicy
 
-    return float(DPPolicy().fit(scenario).expected_cost_)
+        _OPTIMA[key] = float(DPPolicy().fit(scenario).expected_cost_)
+    return _OPTIMA[key]
 
 
 _SHOW_PROGRESS = False

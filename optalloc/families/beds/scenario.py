@@ -103,6 +103,12 @@ from optalloc import sampling
 from optalloc.scenario import Noise, Scenario, State, episode_keys
 
 
+#: Census tables by scenario fingerprint, so that scenarios of equal parameters build theirs once
+#: per process (a table takes about 0.7 s for the stochastic preset); the last few are kept.
+_TABLES: dict[str, sampling.InversionTable] = {}
+_TABLES_KEPT = 4
+
+
 @dataclass(frozen=True)
 class BedParams:
     """Parameters of a bed expansion scenario (units in brackets)."""
@@ -390,16 +396,27 @@ class BedScenario(Scenario):
         xi = noise["xi"]
         return np.concatenate([np.zeros((len(xi), 1), dtype=np.int64), np.cumsum(xi, axis=1)[:, :-1]], axis=1)
 
+    def _shared_demand_table(self, width: int) -> sampling.InversionTable:
+        """The census table of this scenario's parameters: from :data:`_TABLES`, else built and kept there."""
+        key = self.fingerprint()
+        table = _TABLES.pop(key, None)
+        if table is None:
+            t_grid, j_grid, s_grid = np.meshgrid(np.arange(self.horizon), np.arange(-width, width + 1), [False, True],
+                                                 indexing="ij")
+            table = sampling.InversionTable.poisson(self.demand_mean(t_grid, j_grid, s_grid))
+        _TABLES[key] = table  # most recently used last
+        while len(_TABLES) > _TABLES_KEPT:
+            _TABLES.pop(next(iter(_TABLES)))
+        return table
+
     def _demand_rows(self, t: int, lattice: np.ndarray, surge: np.ndarray) -> tuple[sampling.InversionTable, np.ndarray]:
         """The census table of every (year, lattice index in ``-w..w``, surge) mean, and the rows of year ``t``.
 
         ``w = horizon`` on a random population lattice, else 0; the table is built on first use.
         """
         width = self.horizon if self.params.growth_step > 0 else 0
-        if self._demand_table is None:
-            t_grid, j_grid, s_grid = np.meshgrid(np.arange(self.horizon), np.arange(-width, width + 1), [False, True],
-                                                 indexing="ij")
-            self._demand_table = sampling.InversionTable.poisson(self.demand_mean(t_grid, j_grid, s_grid))
+        if self._demand_table is None:  # once per instance: this method is on the hot path of step
+            self._demand_table = self._shared_demand_table(width)
         rows = (t * (2 * width + 1) + np.asarray(lattice, dtype=np.int64) + width) * 2 + np.asarray(surge, dtype=np.int64)
         return self._demand_table, rows
 
