@@ -40,10 +40,10 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
-import optalloc.rl  # noqa: F401  (registers the optalloc/... Gymnasium ids)
-from optalloc.rl import gym_id
 
+import optalloc.rl  # noqa: F401  (registers the optalloc/... Gymnasium ids)
 from optalloc.registry import make_scenario
+from optalloc.rl import gym_id
 
 VECTOR_SIZES = (1, 64, 1024)
 SB3_COPIES = 8

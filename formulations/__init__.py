@@ -18,7 +18,7 @@ from optalloc.formulations.mdp_lp import (
     finite_horizon_lp_values,
     mdp_lp_values,
 )
-from optalloc.formulations.solve import SolveResult, SolveStatus, Solver, solve
+from optalloc.formulations.solve import Solver, SolveResult, SolveStatus, solve
 
 __all__ = [
     "FormulationData",

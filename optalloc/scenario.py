@@ -155,7 +155,7 @@ class Scenario(ABC):
         self._validate()
 
     # ------------------------------------------------------------------ contract
-    def _validate(self) -> None:
+    def _validate(self) -> None:  # noqa: B027 - an optional hook: a scenario without rules keeps it empty
         """Check :attr:`params`; raise :class:`ConfigurationError` on bad values."""
 
     @property

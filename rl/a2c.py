@@ -60,7 +60,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from optalloc.exceptions import bad_value
+from optalloc.rl.losses import actor_critic_loss, gae, normalize_advantages, policy_gradient_loss, value_loss
 from optalloc.rl.policy import (
     ActorCritic,
     EvaluationConfig,
@@ -73,7 +73,6 @@ from optalloc.rl.policy import (
     seeded_torch,
     training_threads,
 )
-from optalloc.rl.losses import actor_critic_loss, gae, normalize_advantages, policy_gradient_loss, value_loss
 from optalloc.scenario import Scenario
 
 

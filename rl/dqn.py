@@ -62,6 +62,7 @@ from torch import nn
 
 from optalloc.checks import check_memory
 from optalloc.exceptions import bad_value
+from optalloc.rl.losses import q_learning_target
 from optalloc.rl.policy import (
     EvaluationConfig,
     ReturnNormalizer,
@@ -74,7 +75,6 @@ from optalloc.rl.policy import (
     seeded_torch,
     training_threads,
 )
-from optalloc.rl.losses import q_learning_target
 from optalloc.scenario import Scenario
 
 

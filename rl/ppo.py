@@ -73,6 +73,7 @@ import torch
 from torch import nn
 
 from optalloc.exceptions import bad_value
+from optalloc.rl.losses import gae, ppo_loss
 from optalloc.rl.policy import (
     ActorCritic,
     EvaluationConfig,
@@ -85,7 +86,6 @@ from optalloc.rl.policy import (
     seeded_torch,
     training_threads,
 )
-from optalloc.rl.losses import gae, ppo_loss
 from optalloc.scenario import Scenario
 
 

@@ -91,13 +91,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 from gymnasium import spaces
-from optalloc.rl.env import AllocationEnv
-from optalloc.rl.policy import DivergenceGuard, observation_scale, scale_observations, training_threads
 from torch import nn
 
 from optalloc.evaluation import InfeasibleActionError
 from optalloc.exceptions import ConfigurationError, OptallocError, UnsupportedScenarioError, bad_value
 from optalloc.policy import Policy
+from optalloc.rl.env import AllocationEnv
+from optalloc.rl.policy import DivergenceGuard, observation_scale, scale_observations, training_threads
 from optalloc.scenario import Scenario
 
 #: Values of the ``mask_fallback`` hyperparameter.

@@ -45,6 +45,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+
+from optalloc.exceptions import ConfigurationError
 from optalloc.rl.env import (
     check_discrete_actions,
     check_noise,
@@ -55,8 +57,6 @@ from optalloc.rl.env import (
     reward_from_cost,
     scaled_observation_space,
 )
-
-from optalloc.exceptions import ConfigurationError
 from optalloc.scenario import Noise, Scenario, State
 
 

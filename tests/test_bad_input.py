@@ -22,7 +22,6 @@ import pytest
 import optalloc as oa
 from optalloc.cli import main
 from optalloc.exceptions import (
-    CheckpointError,
     ConfigurationError,
     OptallocError,
     OutputPathError,

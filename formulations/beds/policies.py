@@ -25,8 +25,8 @@ from optalloc.exceptions import bad_value
 from optalloc.policy import Policy
 from optalloc.scenario import Noise, Scenario
 
-from .capacity import BedCapacity
 from ..solve import Solver
+from .capacity import BedCapacity
 
 
 class _BedMILPBase(Policy):

@@ -11,7 +11,7 @@ import pyomo.environ as pyo
 import pytest
 
 from optalloc.exceptions import ConfigurationError, InfeasibleFormulation
-from optalloc.formulations import SolveResult, SolveStatus, Solver, solve
+from optalloc.formulations import Solver, SolveResult, SolveStatus, solve
 
 HIGHS_VERSION = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
 

@@ -11,13 +11,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from optalloc.rl import AllocationEnv, AllocationVectorEnv, gym_id, make_env
 
 import optalloc as oa
 from optalloc.evaluation import InfeasibleActionError, rollout
 from optalloc.exceptions import ConfigurationError
 from optalloc.policy import Policy
 from optalloc.registry import list_scenarios
+from optalloc.rl import AllocationEnv, AllocationVectorEnv, gym_id, make_env
 from optalloc.testing import ToyScenario
 
 SCENARIO_IDS = [s.id for s in list_scenarios()]

@@ -13,14 +13,14 @@ pytest.importorskip("stable_baselines3")
 torch = pytest.importorskip("torch")
 
 from gymnasium import spaces
-from optalloc.rl.env import AllocationEnv
-from optalloc.rl.sb3 import SB3Policy, SB3PPOPolicy
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import optalloc as oa
 from optalloc.evaluation import InfeasibleActionError
 from optalloc.exceptions import ConfigurationError
+from optalloc.rl.env import AllocationEnv
+from optalloc.rl.sb3 import SB3Policy, SB3PPOPolicy
 
 # About 16,000 env steps (3 s): within 1 % of the DP optimum on the 5-year instance for seeds 0-4.
 LEARN = {"total_timesteps": 16_384, "n_envs": 8, "n_steps": 64, "batch_size": 256, "n_epochs": 4,

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
-from optalloc.rl import AllocationEnv, AllocationVectorEnv
 
 import optalloc as oa
 from optalloc.evaluation import InfeasibleActionError
 from optalloc.exceptions import ConfigurationError
 from optalloc.registry import list_scenarios
+from optalloc.rl import AllocationEnv, AllocationVectorEnv
 
 SCENARIO_IDS = [s.id for s in list_scenarios()]
 
@@ -155,7 +155,7 @@ def test_gymnasium_episode_statistics_wrapper_reads_our_autoreset():
     rng = np.random.default_rng(2)
     _, infos = envs.reset(seed=2)
     total = np.zeros(4)
-    for t in range(5):
+    for _ in range(5):
         _, rewards, terminations, _, infos = envs.step(random_feasible(infos["action_mask"], rng))
         total += rewards
     assert terminations.all()

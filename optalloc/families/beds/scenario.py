@@ -97,11 +97,10 @@ import numpy as np
 from gymnasium import spaces
 from scipy import sparse, stats
 
+from optalloc import sampling
 from optalloc.checks import check_memory
 from optalloc.exceptions import bad_value
-from optalloc import sampling
 from optalloc.scenario import Noise, Scenario, State, episode_keys
-
 
 #: Census tables by scenario fingerprint, so that scenarios of equal parameters build theirs once
 #: per process (a table takes about 0.7 s for the stochastic preset); the last few are kept.

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import poisson
 
 from optalloc.exceptions import ConfigurationError
-from optalloc.formulations import SolveStatus, Solver, solve
+from optalloc.formulations import Solver, SolveStatus, solve
 from optalloc.formulations.beds import BedCapacity, BedCapacityData, build_bed_capacity_model
 
 DAYS = 365

@@ -7,8 +7,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from optalloc.rl.beds.lstm_forecaster import LSTMForecaster
-
 from optalloc.exceptions import ConfigurationError, NotFittedError
 from optalloc.families.beds.forecast import (
     ExponentialForecaster,
@@ -20,6 +18,7 @@ from optalloc.families.beds.forecast import (
     make_forecaster,
     training_series,
 )
+from optalloc.rl.beds.lstm_forecaster import LSTMForecaster
 
 FAST = {"epochs": 200}
 YEARS = np.arange(1950, 2001)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import beds_reference as ref
 import numpy as np
 import pytest
 
-import beds_reference as ref
 import optalloc as oa
 
 REL = 1e-9
