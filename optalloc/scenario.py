@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from optalloc.checks import check_finite_params
+from optalloc.checks import check_finite_params, check_seed
 from optalloc.exceptions import ConfigurationError
 
 State = dict[str, np.ndarray]
@@ -47,8 +47,7 @@ def _check_seed_and_stream(seed: int, stream: str) -> None:
         raise ConfigurationError(
             f"The 'stream' parameter must be one of {sorted(STREAMS)}. Got {stream!r} instead."
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigurationError(f"The 'seed' parameter must be a non-negative integer. Got {seed!r} instead.")
+    check_seed(seed, optional=False)
 
 
 def episode_generators(seed: int, episodes: int, stream: str = "evaluate") -> list[np.random.Generator]:

@@ -82,12 +82,16 @@ class DPPolicy(Policy):
             return None  # no enumeration of reachable states: act_batch still refuses states outside the table
         for t in range(scenario.horizon):
             epochs, index = self._scenario.tabular_index(scenario.tabular_observations(t))
-            size = self.offsets_[t + 1] - self.offsets_[t]
-            outside = (index < 0) | (index >= size)
+            outside = self._outside_table(epochs, index)
             if outside.any():
+                size = self.offsets_[t + 1] - self.offsets_[t]
                 return (f"{int(outside.sum()):,} reachable states of epoch {t} lie outside its table of {size:,} "
                         f"states (other initial or maximum resources)")
         return None
+
+    def _outside_table(self, epochs: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Which (epoch, state index) pairs have no entry in ``table_`` (bool, per pair)."""
+        return (index < 0) | (index >= self.offsets_[epochs + 1] - self.offsets_[epochs])
 
     def _check_loaded(self) -> None:
         """``table_`` and ``offsets_`` must match the stages of the manifest's scenario."""
@@ -109,8 +113,7 @@ class DPPolicy(Policy):
         if t.size and (t.min() < 0 or t.max() >= len(self.offsets_) - 1):
             raise PolicyScenarioMismatch(f"Policy {self.name} has a table of {len(self.offsets_) - 1} epochs; "
                                          f"asked to act in epoch {int(t.max())}.")
-        size = self.offsets_[t + 1] - self.offsets_[t]
-        outside = (index < 0) | (index >= size)
+        outside = self._outside_table(t, index)
         if outside.any():
             raise PolicyScenarioMismatch(f"Policy {self.name} has no table entry for the state observed as "
                                          f"{np.asarray(observations)[np.flatnonzero(outside)[0]].tolist()}.")
