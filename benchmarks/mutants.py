@@ -179,16 +179,16 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="dp-discount-compounded",
         file="optalloc/dp/backward_induction.py",
-        old="sweeper = BellmanSweeper(mdps[t], gamma, workers)",
-        new="sweeper = BellmanSweeper(mdps[t], gamma ** (t + 1), workers)",
+        old="sweeper = BellmanSweeper(mdp, gamma, workers)",
+        new="sweeper = BellmanSweeper(mdp, gamma ** (t + 1), workers)",
         description="backward induction discounts stage t+1 values by gamma^(t+1) instead of gamma",
         tests=REFERENCE_TESTS,
     ),
     Mutant(
         name="dp-ignores-discount",
         file="optalloc/policies/dp.py",
-        old="result = backward_induction(stages, terminal, gamma=plan_on.discount)",
-        new="result = backward_induction(stages, terminal, gamma=1.0)",
+        old="result = backward_induction(model.stages(), model.terminal(), gamma=scenario.discount)",
+        new="result = backward_induction(model.stages(), model.terminal(), gamma=1.0)",
         description="DP policy solves the undiscounted problem on a discounted scenario",
         tests=REFERENCE_TESTS,
     ),
@@ -203,6 +203,7 @@ MUTANTS: list[Mutant] = [
 ]
 
 RL_TESTS = ("tests/rl/test_internals.py",)
+VECTOR_TESTS = ("tests/rl/test_vector_actions.py",)
 
 #: Bugs in the RL update, checked by tests/rl/test_internals.py against plain-loop references.
 RL_MUTANTS: list[Mutant] = [
@@ -245,6 +246,30 @@ RL_MUTANTS: list[Mutant] = [
         new="self.log_probs = torch.log_softmax(logits, dim=1)",
         description="the actor samples infeasible actions (the mask is not applied to the logits)",
         tests=RL_TESTS,
+    ),
+    Mutant(
+        name="vector-heads-swapped",
+        file="rl/policy.py",
+        old="self.heads = [MaskedCategorical(lg, m) for lg, m in zip(torch.split(logits, nvec, dim=1),",
+        new="self.heads = [MaskedCategorical(lg, m) for lg, m in zip(torch.split(logits, nvec, dim=1)[::-1],",
+        description="each component of a vector action samples from another component's logits under its own mask",
+        tests=VECTOR_TESTS,
+    ),
+    Mutant(
+        name="epoch-actions-of-the-index",
+        file="optalloc/evaluation.py",
+        old="for component, counts in table.decode(trajectory.actions).items():",
+        new="for component, counts in {c: trajectory.actions for c in table.components}.items():",
+        description="per-epoch decisions average the action index instead of the action table's counts",
+        tests=SUMMARY_TESTS,
+    ),
+    Mutant(
+        name="tabular-index-drops-lattice",
+        file="optalloc/families/beds/scenario.py",
+        old="return np.where(ok, (beds - p.initial_beds) * (2 * width + 1) + (lattice + width), -1).astype(np.int64)",
+        new="return np.where(ok, (beds - p.initial_beds) * (2 * width + 1) + width, -1).astype(np.int64)",
+        description="the DP policy looks its action up at the median population whatever the observed one",
+        tests=("tests/test_tags.py",),
     ),
 ]
 

@@ -6,7 +6,10 @@
   declaration every family's blocks use (each family's formulations live in
   ``optalloc.formulations.<family>``);
 * :mod:`~optalloc.formulations.mdp_lp` -- linear programs of finite MDPs:
-  :func:`mdp_lp_values`, :func:`finite_horizon_lp_values`.
+  :func:`mdp_lp_values`, :func:`finite_horizon_lp_values`;
+* :mod:`~optalloc.formulations.policies` -- the :class:`~optalloc.formulations.policies.Planner`
+  protocol each family implements once, and the policies written over it
+  (open loop, rolling horizon, sample-average approximation, MILP hindsight).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from pyomo.common.config import ConfigDict, ConfigValue
 from pyomo.core.base.block import BlockData, declare_custom_block
 
 from optalloc.exceptions import ConfigurationError, bad_value
+from optalloc.validation import did_you_mean
 
 __all__ = [
     "FormulationData",
@@ -131,7 +132,7 @@ def make_config(data_cls: type[FormulationData], options: Mapping[str, Any], own
         if key not in config:
             valid = ", ".join(sorted(config.keys()))
             raise ConfigurationError(
-                f"{owner} has no option {key!r}. Valid options: {valid}."
+                f"{owner} has no option {key!r}. Valid options: {valid}.{did_you_mean(key, config.keys())}"
             )
         try:
             config[key] = value

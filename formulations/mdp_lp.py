@@ -8,7 +8,14 @@ Conventions (shared with :mod:`optalloc.dp`):
   action; every state needs at least one feasible action;
 * ``P`` is a SciPy sparse matrix of shape ``(A*S, S)`` with ACTION-MAJOR
   rows: row ``a*S + s`` is the distribution of the next state after action
-  ``a`` in state ``s`` (non-negative, row sums at most 1).
+  ``a`` in state ``s``; the row of every feasible pair is a probability
+  distribution (non-negative, summing to 1 within
+  :data:`optalloc.dp.bellman.ROW_SUM_TOL`); rows of infeasible actions are
+  ignored.
+
+Inputs are validated by :func:`optalloc.dp.bellman.check_mdp`, the rule the
+DP solvers apply, so an MDP the LP accepts is exactly one DP accepts, with
+the same error message otherwise.
 
 The discounted problem ``V = min_a C[:, a] + gamma * P_a V`` is the LP
 
@@ -45,7 +52,8 @@ import scipy.sparse as sp
 from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.environ import ConcreteModel, Constraint, Objective, Reals, Var, maximize
 
-from optalloc.exceptions import ConfigurationError, bad_value
+from optalloc.dp.bellman import ActionMajorMDP, check_mdp
+from optalloc.exceptions import bad_value
 from optalloc.formulations.solve import SolveResult, solve
 
 __all__ = [
@@ -60,9 +68,6 @@ LP_OPTIONS: dict[str, Any] = {
     "primal_feasibility_tolerance": 1e-9,
     "dual_feasibility_tolerance": 1e-9,
 }
-
-#: Row sums of P may exceed 1 by this much (rounding).
-_ROW_SUM_TOL = 1e-8
 
 
 def mdp_lp_values(P: Any, C: npt.ArrayLike, gamma: float) -> tuple[np.ndarray, SolveResult]:
@@ -87,8 +92,9 @@ def mdp_lp_values(P: Any, C: npt.ArrayLike, gamma: float) -> tuple[np.ndarray, S
     Raises
     ------
     ConfigurationError
-        For inconsistent shapes, invalid probabilities or costs, or a state
-        without a feasible action.
+        For inconsistent shapes, invalid probabilities or costs, a state
+        without a feasible action, or a feasible row of ``P`` that is not a
+        probability distribution (see :func:`optalloc.dp.bellman.check_mdp`).
     InfeasibleFormulation
         If HiGHS finds no optimum.
     """
@@ -266,9 +272,7 @@ def _check_discounted(P: Any, C: npt.ArrayLike, gamma: float) -> tuple[sp.csr_ar
     owner = "mdp_lp_values"
     if not _is_number(gamma) or not 0.0 <= gamma < 1.0:
         raise bad_value(owner, "gamma", "a number in [0, 1)", gamma)
-    costs = _check_costs(C, owner, "C")
-    n_states, n_actions = costs.shape
-    matrix = _check_transitions(P, (n_actions * n_states, n_states), owner, "P")
+    matrix, costs = _lp_arrays(check_mdp(P, C, owner=owner))
     return matrix, costs, float(gamma)
 
 
@@ -284,44 +288,25 @@ def _check_finite_horizon(
     terminal_values = np.array(terminal, dtype=float)
     if terminal_values.ndim != 1 or not np.all(np.isfinite(terminal_values)):
         raise bad_value(owner, "terminal", "a 1-D array of finite values", terminal)
-    costs = [_check_costs(stage[1], owner, f"stages[{t}] costs C_{t}") for t, stage in enumerate(stages)]
-    sizes = [c.shape[0] for c in costs] + [terminal_values.size]
-    checked = []
-    for t, (stage, cost) in enumerate(zip(stages, costs, strict=True)):
-        n_states, n_actions = cost.shape
-        shape = (n_actions * n_states, sizes[t + 1])
-        checked.append((_check_transitions(stage[0], shape, owner, f"stages[{t}] transitions P_{t}"), cost))
+    for t, stage in enumerate(stages):
+        if not (isinstance(stage, (tuple, list)) and len(stage) == 2):
+            raise bad_value(owner, f"stages[{t}]", "a (P_t, C_t) pair", type(stage).__name__)
+    # last stage first: the state count of stage t+1 fixes the columns of P_t
+    checked: list[tuple[sp.csr_array, np.ndarray]] = [None] * len(stages)  # type: ignore[list-item]
+    n_next = terminal_values.size
+    for t in range(len(stages) - 1, -1, -1):
+        P_t, C_t = stages[t]
+        mdp = check_mdp(
+            P_t, C_t, owner=owner, p_name=f"stages[{t}][0] (P_{t})", c_name=f"stages[{t}][1] (C_{t})", n_next=n_next
+        )
+        checked[t] = _lp_arrays(mdp)
+        n_next = mdp.n_states
     return checked, terminal_values, float(gamma)
 
 
-def _check_costs(C: npt.ArrayLike, owner: str, name: str) -> np.ndarray:
-    costs = np.array(C, dtype=float)
-    if costs.ndim != 2 or costs.size == 0:
-        raise bad_value(owner, name, "a non-empty 2-D (S, A) array", f"shape {costs.shape}")
-    if np.any(np.isnan(costs)) or np.any(costs == -np.inf):
-        raise bad_value(owner, name, "finite or +inf (infeasible) costs", "NaN or -inf entries")
-    no_action = np.flatnonzero(~np.any(np.isfinite(costs), axis=1))
-    if no_action.size:
-        raise ConfigurationError(
-            f"The {name!r} parameter of {owner} must give every state a feasible (finite-cost) "
-            f"action. Got none for state(s) {no_action[:10].tolist()} instead."
-        )
-    return costs
-
-
-def _check_transitions(P: Any, shape: tuple[int, int], owner: str, name: str) -> sp.csr_array:
-    matrix = sp.csr_array(P, dtype=float)
-    if matrix.shape != shape:
-        raise bad_value(owner, name, f"a matrix of shape {shape} (A*S, S_next), action-major rows",
-                        f"shape {matrix.shape}")
-    matrix.sum_duplicates()
-    if not np.all(np.isfinite(matrix.data)) or np.any(matrix.data < 0):
-        raise bad_value(owner, name, "finite non-negative probabilities", "negative or non-finite entries")
-    row_sums = np.asarray(matrix.sum(axis=1)).ravel()
-    if np.any(row_sums > 1.0 + _ROW_SUM_TOL):
-        row = int(np.argmax(row_sums))
-        raise bad_value(owner, name, "rows summing to at most 1", f"row {row} summing to {row_sums[row]:.12g}")
-    return matrix
+def _lp_arrays(mdp: ActionMajorMDP) -> tuple[sp.csr_array, np.ndarray]:
+    """``P`` (canonical CSR, float64) and ``C`` (shape ``(S, A)``) of a validated MDP."""
+    return mdp.rows.to_csr(), np.ascontiguousarray(mdp.cost_t.T)
 
 
 def _is_number(x: Any) -> bool:

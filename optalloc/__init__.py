@@ -13,18 +13,27 @@ load on first use of a policy that needs them.
 
 from __future__ import annotations
 
+from optalloc.actions import ActionTable
 from optalloc.evaluation import Evaluation, evaluate, rollout
 from optalloc.io import load_policy, save_policy
+from optalloc.kpis import KPISpec
 from optalloc.policy import Policy
 from optalloc.registry import list_policies, list_scenarios, make_policy, make_scenario
 from optalloc.scenario import Scenario
+from optalloc.tabular import TabularModel
+from optalloc.tags import PolicyTags, ScenarioTags
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionTable",
     "Evaluation",
+    "KPISpec",
     "Policy",
+    "PolicyTags",
     "Scenario",
+    "ScenarioTags",
+    "TabularModel",
     "evaluate",
     "list_policies",
     "list_scenarios",

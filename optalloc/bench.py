@@ -21,7 +21,6 @@ Every policy of a cell (scenario x seed) is evaluated on the same noise paths.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import signal
@@ -37,9 +36,12 @@ from typing import Any
 import pandas as pd
 
 from optalloc.cells import CellStore
+from optalloc.checks import read_document
 from optalloc.evaluation import PolicyRun
 from optalloc.exceptions import ConfigurationError, OptallocError
+from optalloc.records import CellRecord, records_frame
 from optalloc.scenario import spec_label
+from optalloc.validation import did_you_mean
 
 #: A suite name: it names output files, so no folders and no leading dot.
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -88,10 +90,9 @@ class Suite:
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], path: Path) -> None:
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigurationError(
-                f"Suite {str(path)!r}: unknown key {key!r} in {where}; expected one of {sorted(allowed)}{hint}"
+                f"Suite {str(path)!r}: unknown key {key!r} in {where}; expected one of {sorted(allowed)}"
+                f"{did_you_mean(key, allowed, clause=True)}"
             )
 
 
@@ -175,16 +176,8 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(path, (str, Path)):
         raise ConfigurationError(f"The 'path' argument must be a suite file path. Got {type(path).__name__} instead.")
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigurationError(f"Suite file {str(path)!r} does not exist.") from None
-    except IsADirectoryError:
-        raise ConfigurationError(f"Suite {str(path)!r} is a folder; expected a suite file (.toml).") from None
-    except PermissionError:
-        raise ConfigurationError(f"Suite file {str(path)!r} cannot be read (permission denied).") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"Suite {str(path)!r} is not valid TOML: {exc}") from None
+    doc = read_document(path, tomllib.loads, file="Suite file", folder="Suite", expected="a suite file (.toml)",
+                        language="TOML", errors=(tomllib.TOMLDecodeError,))
     _check_keys("the top level", doc, _TOP_KEYS, path)
     episodes = doc.get("episodes", 1000)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
@@ -399,19 +392,25 @@ class SuiteResult:
         with the bound used.
     episodes : DataFrame
         One row per scenario x seed x policy x episode.
-    yearly : DataFrame
-        Mean action per scenario x seed x policy x epoch.
+    epochs : DataFrame
+        Mean count of each action component per scenario x seed x epoch x policy
+        (columns ``scenario, seed, epoch, policy, component, mean``).
     curves : DataFrame
         Learning curves of the learning policies (scenario x seed x policy x
         log row); empty if none learned.
+    records : DataFrame
+        One :class:`~optalloc.records.CellRecord` per scenario x seed x
+        policy, built from the summary rows: the same columns for every
+        family (KPIs as one JSON column), in :func:`~optalloc.records.records_frame` order.
     resumed : int
         Cells loaded from the cell store instead of computed.
     """
 
     summary: pd.DataFrame
     episodes: pd.DataFrame
-    yearly: pd.DataFrame
+    epochs: pd.DataFrame
     curves: pd.DataFrame
+    records: pd.DataFrame
     resumed: int = 0
 
 
@@ -504,7 +503,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     except KeyboardInterrupt:
         raise SuiteInterrupted(len(runs), kept, len(cells), None if cell_store is None else cell_store.path) from None
 
-    summaries, episode_frames, yearly_frames = [], [], []
+    summaries, episode_frames, epoch_frames, records = [], [], [], []
     curve_frames = [pd.DataFrame(columns=["scenario", "seed", "policy", "env_steps"])]
     for i, sc in enumerate(suite.scenarios):
         for j, seed in enumerate(suite.seeds):
@@ -512,10 +511,16 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
             result = summarise(cell_runs, sc.label, seed, reference=suite.reference)
             summary = result.summary.assign(bound=result.bound, bound_kind=result.bound_kind)
             summaries.append(summary.assign(scenario=sc.label, seed=seed))
+            rows = {row["policy"]: row for _, row in summaries[-1].iterrows()}  # policy names are distinct
+            for pol in suite.policies:
+                run = cell_runs[pol.name]
+                records.append(CellRecord.from_summary_row(
+                    rows[pol.name], suite=suite.name, scenario_spec={"id": sc.id, "overrides": sc.overrides}, policy_id=pol.id,
+                    params=pol.params, train_seed=pol.train_seed, information=run.information, episodes=n_episodes,
+                    kpi_names=list(run.trajectory.kpis)))
             episode_frames.append(result.episodes.assign(scenario=sc.label, seed=seed))
-            yearly = result.yearly_actions().rename_axis("epoch").reset_index()
-            yearly = yearly.melt(id_vars="epoch", var_name="policy", value_name="mean_action")
-            yearly_frames.append(yearly.assign(scenario=sc.label, seed=seed))
+            table = make_scenario(sc.id, **sc.overrides).action_table()
+            epoch_frames.append(result.epoch_actions(table).assign(scenario=sc.label, seed=seed))
             curve_frames += [run.learning_curve.assign(scenario=sc.label, seed=seed, policy=name)
                              for name, run in cell_runs.items() if run.learning_curve is not None]
     front = ["scenario", "seed"]
@@ -524,5 +529,5 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         frame = pd.concat(frames, ignore_index=True)
         return frame[front + [c for c in frame.columns if c not in front]]
 
-    return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(yearly_frames), ordered(curve_frames),
-                       resumed)
+    return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(epoch_frames), ordered(curve_frames),
+                       records=records_frame(records, CellRecord), resumed=resumed)

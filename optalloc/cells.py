@@ -41,7 +41,7 @@ from optalloc.evaluation import PolicyRun, Trajectory
 from optalloc.exceptions import OptallocWarning
 
 FORMAT = "optalloc-cell"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Length of a key [hex digits]: 128 bits of SHA-256, far from any chance collision.
 KEY_LENGTH = 32
 _CELL_FILE = re.compile(rf"[0-9a-f]{{{KEY_LENGTH}}}\.(json|npz)")
@@ -199,8 +199,9 @@ class CellStore:
                 "identity": json.loads(_canonical(identity)),
                 "npz_sha256": hashlib.sha256(data).hexdigest(),
                 "name": run.name,
-                "family": run.family,
+                "method": run.method,
                 "information": run.information,
+                "exact": bool(run.exact),
                 "fit_seconds": float(run.fit_seconds),
                 "act_seconds": float(run.trajectory.act_seconds),
                 "optimum": None if run.optimum is None else float(run.optimum),
@@ -277,11 +278,13 @@ class CellStore:
         curve = None
         if doc.get("learning_curve") is not None:
             curve = pd.DataFrame({c: member(f"curve_{i}") for i, c in enumerate(names("learning_curve"))})
-        for key in ("name", "family", "information"):
+        for key in ("name", "method", "information"):
             if not isinstance(doc.get(key), str):
                 raise _UnusableCell(f"{key!r} is {doc.get(key)!r}, not a string")
-        return PolicyRun(doc["name"], doc["family"], doc["information"], _number(doc, "fit_seconds"), trajectory,
-                         _number(doc, "optimum", optional=True), curve)
+        if not isinstance(doc.get("exact"), bool):
+            raise _UnusableCell(f"'exact' is {doc.get('exact')!r}, not true or false")
+        return PolicyRun(doc["name"], doc["method"], doc["information"], _number(doc, "fit_seconds"), trajectory,
+                         _number(doc, "optimum", optional=True), curve, exact=doc["exact"])
 
     def clear(self) -> int:
         """Delete every stored cell (and temporary files left by a killed run); other files stay.

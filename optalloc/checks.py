@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +192,44 @@ def check_output_path(path: str | Path, what: str = "output file") -> Path:
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise OutputPathError(f"The {what} {str(path)!r} cannot be written: {str(parent)!r} is read-only.")
     return path
+
+
+def read_document(path: Path, parse: Callable[[str], Any], *, file: str, folder: str, expected: str,
+                  language: str, errors: tuple[type[Exception], ...]) -> Any:
+    """Read and parse a user's text file (a suite, an instance); each way it can fail is one clear line.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    parse : callable ``str -> object``
+        ``tomllib.loads``, ``json.loads``, ...
+    file, folder : str
+        How messages name the file (``"Suite file 'x.toml'"``) and the path when it is
+        a folder or does not parse (``"Suite 'x.toml'"``).
+    expected : str
+        What a folder should have been (``"a suite file (.toml)"``).
+    language : str
+        The format, for a parse error (``"TOML"``).
+    errors : tuple of exception types
+        What ``parse`` raises on malformed text.
+
+    Raises
+    ------
+    ConfigurationError
+        Missing, a folder, unreadable, not text, or malformed.
+    """
+    shown = repr(str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+        return parse(text)
+    except FileNotFoundError:
+        raise ConfigurationError(f"{file} {shown} does not exist.") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"{folder} {shown} is a folder; expected {expected}.") from None
+    except PermissionError:
+        raise ConfigurationError(f"{file} {shown} cannot be read (permission denied).") from None
+    except (*errors, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{folder} {shown} is not valid {language}: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{file} {shown} cannot be read: {exc.strerror or exc}") from None

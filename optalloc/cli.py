@@ -15,7 +15,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pandas as pd
 from optalloc.checks import check_output_path
 from optalloc.evaluation import check_episodes
 from optalloc.exceptions import ConfigurationError, OptallocError
+from optalloc.kpis import KPISpec
 
 EPILOG = """examples:
   optalloc list
@@ -31,9 +32,10 @@ EPILOG = """examples:
   optalloc describe ppo
   optalloc evaluate --scenario beds/seed002-v0 --policy dp --policy rigid --episodes 200 --seed 0
   optalloc evaluate --scenario beds/stochastic-v0 --policy dp --policy rigid:k=8 --set surge_probability=0.2
-  optalloc solve --scenario beds/stochastic-v0 --policy dp --out dp.zip
+  optalloc fit --scenario beds/stochastic-v0 --policy dp --out dp.zip
   optalloc evaluate --scenario beds/stochastic-v0 --load dp.zip --policy rigid
   optalloc bench run benchmarks/suites/beds/beds.toml
+  optalloc solve FAMILY INSTANCE --time-limit 60 --json      (a static instance: an id or a JSON file)
 """
 
 
@@ -77,22 +79,41 @@ def _money(x: float) -> str:
     return "" if pd.isna(x) else f"{x:,.0f}"
 
 
-def format_summary(summary: pd.DataFrame) -> str:
-    """A readable table of an evaluation summary."""
+#: Summary columns that are not KPIs (see optalloc.evaluation.summarise and the bench's additions).
+_SUMMARY_COLUMNS = {"scenario", "seed", "policy", "method", "role", "mean_cost", "ci95", "diff_ci95",
+                    "gap_to_bound_pct", "fit_s", "act_s", "train_steps", "fitted_on", "bound", "bound_kind"}
+
+
+def format_summary(summary: pd.DataFrame, kpis: Mapping[str, KPISpec] | None = None, cost_unit: str = "") -> str:
+    """A readable table of an evaluation summary.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :attr:`Evaluation.summary` (or rows of a suite's summary).
+    kpis : mapping of str to KPISpec, optional
+        The scenario's :meth:`~optalloc.scenario.Scenario.kpi_specs`; a KPI
+        column without a spec is shown with one decimal.
+    cost_unit : str
+        Currency of the costs, shown in the header.
+    """
+    kpis = kpis or {}
     diff_col = next((c for c in summary.columns if c.startswith("diff_vs_")), None)
     table = pd.DataFrame({"policy": summary["policy"], "role": summary["role"]})
     if "scenario" in summary:
         table.insert(0, "scenario", summary["scenario"])
         table.insert(1, "seed", summary["seed"])
-    table["mean cost"] = summary["mean_cost"].map(_money)
+    table[f"mean cost ({cost_unit})" if cost_unit else "mean cost"] = summary["mean_cost"].map(_money)
     table["± 95% CI"] = summary["ci95"].map(_money)
     if diff_col:
         table[diff_col.replace("_", " ")] = summary[diff_col].map(_money)
         table["± CI"] = summary["diff_ci95"].map(_money)
     table["gap to bound %"] = summary["gap_to_bound_pct"].map(lambda g: "" if pd.isna(g) else f"{g:.3f}")
-    for kpi in ("unattended_patient_days", "final_beds"):
-        if kpi in summary:
-            table[kpi.replace("_", " ")] = summary[kpi].map(lambda v: f"{v:,.1f}")
+    # KPI columns: those the scenario has (another family's KPIs in a mixed suite are blank here).
+    for kpi in [c for c in summary.columns if c not in _SUMMARY_COLUMNS and not c.startswith("diff_vs_")
+                and summary[c].notna().any()]:
+        fmt = kpis[kpi].fmt if kpi in kpis else "{:,.1f}"
+        table[kpi.replace("_", " ")] = summary[kpi].map(lambda v, fmt=fmt: "" if pd.isna(v) else fmt.format(v))
     table["fit s"] = summary["fit_s"].map(lambda v: f"{v:.2f}")
     if "train_steps" in summary and summary["train_steps"].notna().any():
         table["train steps"] = summary["train_steps"].map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
@@ -100,11 +121,11 @@ def format_summary(summary: pd.DataFrame) -> str:
     return table.to_string(index=False)
 
 
-def _print_frame(summary: pd.DataFrame, as_json: bool, bound: str = "") -> None:
+def _print_frame(summary: pd.DataFrame, as_json: bool, bound: str = "", scenario: Any = None) -> None:
     if as_json:
         print(summary.to_json(orient="records", indent=2))
     else:
-        print(format_summary(summary))
+        print(format_summary(summary, scenario.kpi_specs(), scenario.tags.cost_unit))
         if bound:
             print(bound)
 
@@ -121,12 +142,14 @@ def _output_path(given: str | None, default: Path, what: str) -> Path:
 
 # ---------------------------------------------------------------- commands
 def cmd_list(args: argparse.Namespace) -> int:
-    from optalloc.registry import list_policies, list_scenarios
+    from optalloc.registry import INSTANCE_TYPES, list_instances, list_policies, list_scenarios
 
     scenarios = [{"id": s.id, "description": s.description} for s in list_scenarios()]
     policies = [{"id": p.id, "description": p.description} for p in list_policies()]
+    instances = [{"id": i.id, "description": i.description} for i in list_instances()]
     if args.json:
-        print(json.dumps({"scenarios": scenarios, "policies": policies}, indent=2))
+        print(json.dumps({"scenarios": scenarios, "policies": policies, "instances": instances,
+                          "instance_types": sorted(INSTANCE_TYPES)}, indent=2))
         return 0
     print("scenarios:")
     for s in scenarios:
@@ -134,6 +157,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("policies:")
     for p in policies:
         print(f"  {p['id']:<22} {p['description']}")
+    if instances or INSTANCE_TYPES:
+        print("static instances (optalloc solve FAMILY INSTANCE):")
+        for i in instances:
+            print(f"  {i['id']:<22} {i['description']}")
+        if INSTANCE_TYPES:
+            print(f"  instance file types: {', '.join(sorted(INSTANCE_TYPES))}")
     print("\nparameters and their meaning: optalloc describe ID")
     return 0
 
@@ -170,12 +199,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.csv:
         result.episodes.to_csv(args.csv, index=False)
     bound = f"bound: {result.bound_kind} = {_money(result.bound)}" if result.bound is not None else "bound: none available"
-    _print_frame(result.summary.assign(bound=result.bound, bound_kind=result.bound_kind), args.json, bound)
+    _print_frame(result.summary.assign(bound=result.bound, bound_kind=result.bound_kind), args.json, bound, scenario)
     return 0
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
     from optalloc.bench import SuiteInterrupted, load_suite, run_suite
+    from optalloc.registry import make_scenario
 
     if args.episodes is not None:
         check_episodes(args.episodes)
@@ -196,40 +226,47 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     n_cells = len(suite.scenarios) * len(suite.seeds) * len(suite.policies)
     if result.resumed:
         print(f"resumed {result.resumed} of {n_cells} cells from {store}", file=sys.stderr if args.json else sys.stdout)
-    written = [out, out.with_name(out.stem + "-episodes.csv"), out.with_name(out.stem + "-yearly.csv")]
+    written = [out, out.with_name(out.stem + "-episodes.csv"), out.with_name(out.stem + "-epochs.csv")]
     result.summary.to_csv(written[0], index=False)
     result.episodes.to_csv(written[1], index=False)
-    result.yearly.to_csv(written[2], index=False)
+    result.epochs.to_csv(written[2], index=False)
+    written.append(out.with_name(out.stem + "-records.csv"))  # the fixed-schema rows, one per cell
+    result.records.to_csv(written[-1], index=False)
     if len(result.curves):
         written.append(out.with_name(out.stem + "-learning-curves.csv"))
         result.curves.to_csv(written[-1], index=False)
     if not args.no_plots:
-        written += _suite_plots(result, out)
+        written += _suite_plots(result, out, {sc.label: make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios})
     if args.json:
         print(result.summary.to_json(orient="records", indent=2))
         return 0
     print(f"suite {suite.name}: {len(suite.scenarios)} scenario(s) x {len(suite.seeds)} seed(s) x "
           f"{len(suite.policies)} policies, {args.episodes or suite.episodes} episodes each, {elapsed:.1f} s")
+    scenarios = {sc.label: make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios}
     for (scenario_id, seed), frame in result.summary.groupby(["scenario", "seed"], sort=False):
         print(f"\n{scenario_id} (seed {seed}); bound: {frame['bound_kind'].iloc[0]} = {_money(frame['bound'].iloc[0])}")
-        print(format_summary(frame.drop(columns=["scenario", "seed"])))
+        scenario = scenarios[scenario_id]
+        print(format_summary(frame.drop(columns=["scenario", "seed"]), scenario.kpi_specs(),
+                             scenario.tags.cost_unit))
     print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 
 
-def _suite_plots(result: Any, out: Path) -> list[Path]:
-    """Cost distributions and decisions per year of every (scenario, seed), as PNGs beside ``out``."""
-    from optalloc.plots import plot_cost_distributions, plot_learning_curves, plot_yearly_actions
+def _suite_plots(result: Any, out: Path, scenarios: Mapping[str, Any]) -> list[Path]:
+    """Cost distributions and decisions per epoch of every (scenario, seed), as PNGs beside ``out``."""
+    from optalloc.plots import plot_cost_distributions, plot_epoch_actions, plot_learning_curves
 
     paths = []
     for (scenario_id, seed), frame in result.episodes.groupby(["scenario", "seed"], sort=False):
+        scenario = scenarios[scenario_id]
+        tags = scenario.tags
         tag = f"{out.stem}-{re.sub(r'[^A-Za-z0-9.-]+', '_', scenario_id).strip('_')}-seed{seed}"
         costs = out.with_name(f"{tag}-costs.png")
-        plot_cost_distributions(frame, f"{scenario_id}, seed {seed}: total cost per episode", costs)
-        yearly = result.yearly[(result.yearly["scenario"] == scenario_id) & (result.yearly["seed"] == seed)]
+        plot_cost_distributions(frame, f"{scenario_id}, seed {seed}: total cost per episode", costs, tags)
+        epochs = result.epochs[(result.epochs["scenario"] == scenario_id) & (result.epochs["seed"] == seed)]
         actions = out.with_name(f"{tag}-actions.png")
-        plot_yearly_actions(yearly.pivot(index="epoch", columns="policy", values="mean_action"),
-                            f"{scenario_id}, seed {seed}: mean action per year", actions)
+        plot_epoch_actions(epochs, scenario.action_table(), tags,
+                           f"{scenario_id}, seed {seed}: decisions per {tags.epoch_name}", actions)
         paths += [costs, actions]
         curves = result.curves[(result.curves["scenario"] == scenario_id) & (result.curves["seed"] == seed)]
         if len(curves):
@@ -238,7 +275,7 @@ def _suite_plots(result: Any, out: Path) -> list[Path]:
             learning = out.with_name(f"{tag}-learning.png")
             plot_learning_curves({name: c for name, c in curves.groupby("policy", sort=False)},
                                  row["bound"].iloc[0] if exact else None,
-                                 f"{scenario_id}: cost on evaluation paths while training", learning)
+                                 f"{scenario_id}: cost on evaluation paths while training", learning, tags)
             paths.append(learning)
     return paths
 
@@ -254,12 +291,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out = _output_path(args.out, Path("results") / f"{policy_id}-{scenario.id.replace('/', '_')}-seed{args.seed}.zip",
                        "--out file")
     start = time.perf_counter()
-    if policy.family == "rl":
-        from optalloc.rl.policy import training_progress
-
-        with training_progress(not args.json):
-            policy.fit(scenario, seed=args.seed)
-    else:
+    with policy.fit_progress(not args.json):
         policy.fit(scenario, seed=args.seed)
     seconds = time.perf_counter() - start
     written = [save_policy(policy, out)]
@@ -287,19 +319,67 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figure(value: float | None, fmt: str = ",.10g", unit: str = "") -> str:
+    return "-" if value is None else format(value, fmt) + unit
+
+
+def format_solve_record(record: Any) -> str:
+    """A readable listing of a :class:`~optalloc.records.SolveRecord`, one field a line."""
+    unit = f" {record.objective_unit}" if record.objective_unit else ""
+    limit = "none" if record.time_limit is None else f"{record.time_limit:g} s"
+    asked = "default" if record.mip_rel_gap is None else f"{record.mip_rel_gap:g}"
+    solution = record.solution or "-"
+    if len(solution) > 200:
+        solution = f"{solution[:200]}... ({len(record.solution):,} characters in full: --json or --out)"
+    rows = [
+        ("instance", f"{record.instance} (family {record.family})"),
+        ("status", f"{record.status} (solver termination {record.termination})"),
+        ("objective", f"{_figure(record.objective, unit=unit)} ({record.sense})"),
+        ("checked objective", f"{_figure(record.checked_objective, unit=unit)} (the solution scored from the data alone)"),
+        ("bound", _figure(record.bound, unit=unit)),
+        ("gap %", _figure(record.gap_pct, ".4g")),
+        ("best known", _figure(record.best_known, unit=unit)),
+        ("gap to best known %", _figure(record.gap_to_best_known_pct, ".4g")),
+        ("seconds", f"{record.seconds:.3f} (time limit {limit}, MIP gap {asked})"),
+        ("solver", f"{record.solver} ({record.method})"),
+        ("solution", solution),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    """Solve a static instance once; exit code 0 with a solution, 1 without one (the record says why)."""
+    from optalloc.instances import check_solve_limits, make_instance
+
+    out = check_output_path(args.out, "--out file") if args.out else None
+    time_limit, gap = check_solve_limits("optalloc solve", args.time_limit, args.gap, names=("--time-limit", "--gap"))
+    instance = make_instance(args.instance, family=args.family)
+    record = instance.solve(time_limit=time_limit, mip_rel_gap=gap)
+    text = record.to_json()
+    if out is not None:
+        out.write_text(text + "\n")
+    print(text if args.json else format_solve_record(record))
+    if out is not None and not args.json:
+        print(f"wrote {out}")
+    return 0 if record.has_solution else 1
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     """Print the parameters of a scenario or the hyperparameters of a policy, with defaults and meanings."""
-    from optalloc.describe import describe, format_table
+    from optalloc.describe import describe, describe_tags, format_table, format_tags
     from optalloc.registry import policy_spec, scenario_spec
 
     kind, table = describe(args.id)
     spec = scenario_spec(args.id) if kind == "scenario" else policy_spec(args.id)
+    tags = describe_tags(args.id)
     if args.json:
-        report = {"id": args.id, "kind": kind, "description": spec.description,
+        report = {"id": args.id, "kind": kind, "description": spec.description, "tags": tags,
                   "parameters": table.to_dict(orient="records")}
         print(json.dumps(report, indent=2, default=str))
         return 0
     print(f"{kind} {args.id}: {spec.description}")
+    print(format_tags(tags) + "\n")
     if kind == "scenario":
         print("(value: this preset's; change one with --set NAME=VALUE)\n")
     else:
@@ -366,12 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
 
-    for name, verb in (("solve", "solve (DP, MILP)"), ("train", "train (RL, grid-searched heuristics)")):
+    for name, verb in (("fit", "fit (DP, MILP, heuristics)"), ("train", "train (RL, grid-searched heuristics)")):
         p = sub.add_parser(
             name,
             help=f"{verb} one policy on one scenario and save it",
             description=f"{verb.capitalize()} a policy on a scenario and save it as a zip (JSON manifest + arrays, "
-                        "no pickle) that 'optalloc evaluate --load FILE' reads. 'solve' and 'train' do the same "
+                        "no pickle) that 'optalloc evaluate --load FILE' reads. 'fit' and 'train' do the same "
                         "thing: fit the policy.",
         )
         p.add_argument("--scenario", required=True, help="scenario id, e.g. beds/seed002-v0")
@@ -382,6 +462,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", metavar="FILE", help="output zip (default results/<policy>-<scenario>-seed<seed>.zip)")
         p.add_argument("--json", action="store_true", help="print a JSON report")
         p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
+        "solve",
+        help="solve a static instance (one MIP) and print its record",
+        description="Solve one static instance of a problem family (a problem that is one solve, such as a "
+                    "published benchmark instance) and print its record: status, objective, the solution scored "
+                    "again from the data alone, bound, relative gap, seconds, and the gap to the best-known value.",
+        epilog="Exit code 0 when the solve returned a solution (optimal, or feasible at a limit), 1 when it did not "
+               "(infeasible, unbounded, or a limit reached before any solution: the record's status says which), "
+               "2 for a mistake in the command (nothing is written then).",
+    )
+    p.add_argument("family", metavar="FAMILY", help="problem family of the instance (see 'optalloc list')")
+    p.add_argument("instance", metavar="INSTANCE",
+                   help="a registered instance id (see 'optalloc list'), the id without its 'FAMILY/' prefix, "
+                        "or a JSON instance file ({\"type\": ..., \"data\": {...}})")
+    p.add_argument("--time-limit", type=float, metavar="S", help="wall-clock limit of the solve in seconds (default none)")
+    p.add_argument("--gap", type=float, metavar="G",
+                   help="relative MIP gap at which to stop, a fraction (0.01 = 1 %%; default the solver's, 1e-4)")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.add_argument("--out", metavar="FILE.json", help="also write the record (with the solution) to FILE.json")
+    p.set_defaults(func=cmd_solve)
 
     bench = sub.add_parser("bench", help="benchmark suites (TOML files)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)

@@ -242,6 +242,41 @@ def describe(item_id: str) -> tuple[str, pd.DataFrame]:
     raise AssertionError("unreachable: _lookup raises for an unregistered id")
 
 
+def describe_tags(item_id: str) -> dict[str, Any]:
+    """What a registered scenario is and offers, or what a policy is and accepts (JSON-serialisable).
+
+    Scenario: its tags (family, action kind, epoch name, cost unit and scale,
+    capabilities), its action components and its KPIs with units. Policy: its
+    method kind, information set, exactness and what it accepts.
+    """
+    if item_id in SCENARIOS:
+        scenario = make_scenario(item_id)
+        tags, table = scenario.tags, scenario.action_table()
+        return {"family": tags.family, "action_kind": tags.action_kind, "epoch": tags.epoch_name,
+                "cost_unit": tags.cost_unit, "cost_scale": tags.cost_scale,
+                "capabilities": sorted(tags.capabilities),
+                "actions": {"components": list(table.components), "verb": table.verb},
+                "kpis": {name: {"unit": k.unit, "description": k.description, "direction": k.direction}
+                         for name, k in scenario.kpi_specs().items()}}
+    tags = type(make_policy(item_id)).tags
+    return {"method": tags.method, "information": tags.information, "exact": tags.exact,
+            "families": None if tags.families is None else sorted(tags.families),
+            "action_kinds": sorted(tags.action_kinds), "needs": sorted(tags.needs)}
+
+
+def format_tags(tags: dict[str, Any]) -> str:
+    """:func:`describe_tags` as ``key: value`` lines."""
+    def show(value: Any) -> str:
+        if isinstance(value, dict):
+            return "; ".join(f"{k} {show(v)}" if not isinstance(v, dict) else
+                             f"{k} [{v.get('unit', '')}]" for k, v in value.items()) or "-"
+        if isinstance(value, list):
+            return ", ".join(map(str, value)) or "-"
+        return "any" if value is None else str(value)
+
+    return "\n".join(f"{key}: {show(value)}" for key, value in tags.items())
+
+
 # ---------------------------------------------------------------- display
 def _show(value: Any) -> str:
     if isinstance(value, str):
@@ -296,6 +331,8 @@ __all__ = [
     "describe",
     "describe_policy",
     "describe_scenario",
+    "describe_tags",
     "docstring_parameters",
     "format_table",
+    "format_tags",
 ]

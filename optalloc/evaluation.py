@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from gymnasium import spaces
 from scipy import stats
 
+from optalloc.actions import ActionTable, check_actions
 from optalloc.checks import A_SCENARIO, check_instance, check_memory, check_seed
-from optalloc.exceptions import ConfigurationError, InfeasibleActionError, OptallocWarning
+from optalloc.exceptions import ConfigurationError, OptallocWarning
 from optalloc.policy import Policy
 from optalloc.scenario import Noise, Scenario, spec_label
 
@@ -49,31 +49,6 @@ class Trajectory:
     info: dict[str, np.ndarray]
     kpis: dict[str, np.ndarray]
     act_seconds: float
-
-
-def _check_actions(policy: Policy, scenario: Scenario, t: int, actions: np.ndarray, mask: np.ndarray) -> None:
-    space = scenario.action_space
-    if isinstance(space, spaces.Discrete):
-        n = mask.shape[0]
-        ok = (actions.shape == (n,)) and np.issubdtype(actions.dtype, np.integer)
-        if ok:
-            inside = (actions >= space.start) & (actions < space.start + space.n)
-            ok_rows = inside.copy()
-            ok_rows[inside] = mask[np.flatnonzero(inside), actions[inside] - space.start]
-            if not ok_rows.all():
-                bad = int(np.flatnonzero(~ok_rows)[0])
-                raise InfeasibleActionError(
-                    f"Policy {policy.name} chose infeasible action {actions[bad].item()!r} in epoch {t} of episode {bad}; "
-                    f"feasible: {np.flatnonzero(mask[bad]).tolist()}."
-                )
-            return
-        raise InfeasibleActionError(
-            f"Policy {policy.name} must return {n} integer actions in epoch {t}; "
-            f"got shape {actions.shape} and dtype {actions.dtype}."
-        )
-    for i, a in enumerate(actions):
-        if not space.contains(a):
-            raise InfeasibleActionError(f"Policy {policy.name} chose {a!r} outside {space} in epoch {t} of episode {i}.")
 
 
 def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: int | None = None) -> Trajectory:
@@ -110,9 +85,9 @@ def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: in
         obs = scenario.observe(t, state)
         mask = scenario.action_mask(t, state)
         start = time.perf_counter()
-        a = np.asarray(policy.act_batch(obs, {"action_mask": mask, "episode": episode}))
+        a = np.asarray(policy.act_batch(obs, {"action_mask": mask, "episode": episode, "epoch": np.full(n, t)}))
         act_seconds += time.perf_counter() - start
-        _check_actions(policy, scenario, t, a, mask)
+        check_actions(f"Policy {policy.name}", scenario.action_space, a, mask, t)
         state, stage_cost[:, t], info = scenario.step(t, state, a, scenario.noise_at(noise, t))
         actions.append(a)
         infos.append(info)
@@ -144,8 +119,8 @@ class PolicyRun:
 
     Attributes
     ----------
-    name, family, information : str
-        Display name and the policy's metadata.
+    name, method, information : str
+        Display name, the policy's method kind and information set.
     fit_seconds : float
         Wall time of ``fit`` [s].
     trajectory : Trajectory
@@ -157,7 +132,7 @@ class PolicyRun:
     """
 
     name: str
-    family: str
+    method: str
     information: str
     fit_seconds: float
     trajectory: Trajectory
@@ -165,6 +140,8 @@ class PolicyRun:
     learning_curve: pd.DataFrame | None = None
     fitted_on: str = ""
     """The scenario the policy was fitted on, if not the one it was run on (a robustness study); else ""."""
+    exact: bool = False
+    """Whether the policy is exact (its tags): the default reference of paired differences."""
 
 
 def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, fit_seed: int | None = None) -> PolicyRun:
@@ -180,8 +157,9 @@ def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, f
     optimum = None
     if policy.exact and getattr(policy, "expected_cost_", None) is not None and policy.scenario_spec_ == scenario.spec():
         optimum = float(policy.expected_cost_)
-    return PolicyRun(name, policy.family, policy.information, fit_seconds, trajectory, optimum,
-                     getattr(policy, "learning_curve_", None), spec_label(policy.scenario_spec_) if note else "")
+    return PolicyRun(name, policy.tags.method, policy.information, fit_seconds, trajectory, optimum,
+                     getattr(policy, "learning_curve_", None), spec_label(policy.scenario_spec_) if note else "",
+                     policy.exact)
 
 
 class SummaryFrame(pd.DataFrame):
@@ -239,9 +217,34 @@ class Evaluation:
         """:class:`Trajectory` per policy name."""
         return {name: run.trajectory for name, run in self.runs.items()}
 
-    def yearly_actions(self) -> pd.DataFrame:
-        """Mean action per epoch (rows) and policy (columns)."""
-        return pd.DataFrame({name: run.trajectory.actions.mean(axis=0) for name, run in self.runs.items()})
+    def epoch_actions(self, table: ActionTable) -> pd.DataFrame:
+        """Mean component counts of the actions per epoch and policy (tidy).
+
+        Parameters
+        ----------
+        table : ActionTable
+            The scenario's :meth:`~optalloc.scenario.Scenario.action_table`.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``epoch, policy, component, mean``: the mean count of each
+            action component over the episodes (a fixed schema, whatever the family).
+        """
+        return epoch_actions(self.trajectories, table)
+
+
+def epoch_actions(trajectories: Mapping[str, Trajectory], table: ActionTable) -> pd.DataFrame:
+    """Mean component counts per epoch of each policy's actions: columns ``epoch, policy, component, mean``."""
+    frames = []
+    for name, trajectory in trajectories.items():
+        for component, counts in table.decode(trajectory.actions).items():
+            frames.append(pd.DataFrame({"epoch": np.arange(counts.shape[1]), "policy": name, "component": component,
+                                        "mean": counts.mean(axis=0)}))
+    if not frames:
+        return pd.DataFrame({"epoch": pd.Series(dtype=int), "policy": pd.Series(dtype=str),
+                             "component": pd.Series(dtype=str), "mean": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True)
 
 
 def as_policies(policies: Any) -> dict[str, Policy]:
@@ -328,8 +331,8 @@ def evaluate(
     seed : int
         Seed of the evaluation paths (stream ``"evaluate"``).
     reference : str, optional
-        Policy name for paired differences; default ``"dp"`` if present,
-        else the first non-oracle policy.
+        Policy name for paired differences; default the first exact policy
+        (tags), else the first non-oracle policy.
     fit_seed : int, optional
         Seed passed to ``fit`` (training paths use a separate stream); default ``seed``.
     progress : bool
@@ -379,14 +382,15 @@ def summarise(runs: Mapping[str, PolicyRun], scenario_id: str, seed: int, *, ref
     seed : int
         Seed of the evaluation paths.
     reference : str, optional
-        Policy for paired differences; default ``"dp"`` if present, else the
-        first non-oracle policy.
+        Policy for paired differences; default the first exact policy (tags),
+        else the first non-oracle policy.
     """
     names = list(runs)
     check_reference(reference, names)
     if reference is None:
         ranked = [n for n, r in runs.items() if r.information != "oracle"]
-        reference = "dp" if "dp" in runs else (ranked[0] if ranked else names[0])
+        exact = [n for n in ranked if runs[n].exact]
+        reference = exact[0] if exact else (ranked[0] if ranked else names[0])
     bound, bound_kind = _best_bound(runs)
     ref_cost = runs[reference].trajectory.total_cost
     frames, summary_rows = [], []
@@ -398,7 +402,7 @@ def summarise(runs: Mapping[str, PolicyRun], scenario_id: str, seed: int, *, ref
         diff, diff_ci = mean_ci(tr.total_cost - ref_cost)
         row: dict[str, Any] = {
             "policy": name,
-            "family": run.family,
+            "method": run.method,
             "role": "bound" if run.information == "oracle" else "policy",
             "mean_cost": mean,
             "ci95": ci,

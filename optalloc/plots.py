@@ -7,6 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optalloc.actions import ActionTable
+from optalloc.tags import ScenarioTags
+
+#: Tags of a scenario without currency or scale: costs plotted as they are.
+_PLAIN = ScenarioTags(family="")
+
 
 def _pyplot():
     import matplotlib
@@ -34,7 +40,8 @@ def _line_styles(names: list[str]) -> dict[str, dict]:
     return styles
 
 
-def plot_cost_distributions(episodes: pd.DataFrame, title: str = "", path: str | Path | None = None):
+def plot_cost_distributions(episodes: pd.DataFrame, title: str = "", path: str | Path | None = None,
+                            tags: ScenarioTags = _PLAIN):
     """Box plots of total cost per episode, one box per policy (and bound).
 
     Parameters
@@ -45,6 +52,8 @@ def plot_cost_distributions(episodes: pd.DataFrame, title: str = "", path: str |
         Figure title.
     path : path, optional
         Save the figure there (PNG) and close it.
+    tags : ScenarioTags, optional
+        The scenario's tags: costs are shown in ``tags.cost_scale`` units of ``tags.cost_unit``.
 
     Returns
     -------
@@ -52,34 +61,50 @@ def plot_cost_distributions(episodes: pd.DataFrame, title: str = "", path: str |
     """
     plt = _pyplot()
     names = list(dict.fromkeys(episodes["policy"]))
-    data = [episodes.loc[episodes["policy"] == n, "total_cost"].to_numpy() / 1e6 for n in names]
+    data = [episodes.loc[episodes["policy"] == n, "total_cost"].to_numpy() / tags.cost_scale for n in names]
     fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 4))
     ax.boxplot(data, showmeans=True, whis=(5, 95))
     ax.set_xticks(np.arange(1, len(names) + 1), names, rotation=20)
-    ax.set_ylabel("total cost per episode (millions)")
+    ax.set_ylabel(f"total cost per episode ({tags.cost_label})")
     ax.set_title(title or "cost distribution (whiskers 5-95 %, triangle = mean)")
     ax.grid(axis="y", alpha=0.3)
     return _finish(fig, path)
 
 
-def plot_yearly_actions(yearly: pd.DataFrame, title: str = "", path: str | Path | None = None):
-    """Mean action per epoch (beds added per year), one line per policy.
+def plot_epoch_actions(epochs: pd.DataFrame, table: ActionTable, tags: ScenarioTags = _PLAIN, title: str = "",
+                       path: str | Path | None = None):
+    """Mean count of each action component per epoch, one line per policy (one panel per component).
 
     Parameters
     ----------
-    yearly : DataFrame
-        Index: epoch; columns: policies (:meth:`Evaluation.yearly_actions`).
+    epochs : DataFrame
+        Columns ``epoch, policy, component, mean`` (:meth:`Evaluation.epoch_actions`).
+    table : ActionTable
+        The scenario's action table: component names and what they do.
+    tags : ScenarioTags, optional
+        The scenario's tags: the epoch name labels the x axis.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8.5 if len(yearly.columns) > 8 else 7, 4))
-    styles = _line_styles(list(yearly.columns))
-    for name in yearly.columns:
-        ax.plot(yearly.index, yearly[name], marker="o", markersize=3, label=name, **styles[name])
-    return _finish(fig, path, ax, "year", "mean action (beds added)", title or "decisions per year")
+    policies = list(dict.fromkeys(epochs["policy"]))
+    components = list(table.components)
+    fig, axes = plt.subplots(len(components), 1, squeeze=False, sharex=True,
+                             figsize=(8.5 if len(policies) > 8 else 7, 1.0 + 3.0 * len(components)))
+    styles = _line_styles(policies)
+    for ax, component in zip(axes[:, 0], components):
+        rows = epochs[epochs["component"] == component]
+        for name in policies:
+            line = rows[rows["policy"] == name]
+            ax.plot(line["epoch"], line["mean"], marker="o", markersize=3, label=name, **styles[name])
+        last = ax is axes[-1, 0]
+        _finish(fig, None, ax, tags.epoch_name if last else "", f"mean {component} {table.verb}".strip(),
+                title if ax is axes[0, 0] else "")
+    if not title:
+        axes[0, 0].set_title(f"decisions per {tags.epoch_name}")
+    return _finish(fig, path)
 
 
 def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None = None, title: str = "",
-                         path: str | Path | None = None):
+                         path: str | Path | None = None, tags: ScenarioTags = _PLAIN):
     """Evaluation cost against environment steps, one line per run, with the exact optimum.
 
     Parameters
@@ -89,19 +114,21 @@ def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None 
         with NaN ``eval_cost`` are skipped).
     optimum : float, optional
         The exact optimal expected cost, drawn as a horizontal line.
+    tags : ScenarioTags, optional
+        The scenario's tags: costs are shown in ``tags.cost_scale`` units of ``tags.cost_unit``.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5 if len(curves) > 8 else 7, 4))
     styles = _line_styles(list(curves))
     for name, curve in curves.items():
         rows = curve.dropna(subset=["eval_cost"])
-        ax.plot(rows["env_steps"], rows["eval_cost"] / 1e6, marker="o", markersize=2, label=name, **styles[name])
+        ax.plot(rows["env_steps"], rows["eval_cost"] / tags.cost_scale, marker="o", markersize=2, label=name, **styles[name])
     if optimum is not None:
-        ax.axhline(optimum / 1e6, color="black", linestyle="--", label="DP optimum")
+        ax.axhline(optimum / tags.cost_scale, color="black", linestyle="--", label="exact optimum")
     low, high = ax.get_ylim()
     if low > 0 and high / low > 5:  # early policies can cost many times the optimum: keep the end readable
         ax.set_yscale("log")
-    return _finish(fig, path, ax, "environment steps", "cost on validation paths (millions)",
+    return _finish(fig, path, ax, "environment steps", f"cost on validation paths ({tags.cost_label})",
                    title or "learning curves")
 
 

@@ -8,12 +8,17 @@ Modelled on scikit-learn's estimator contract:
   learned state lives in attributes ending in ``_``.
 * ``reset`` starts a batch of episodes; ``act``/``act_batch`` decide.
 
-Oracle policies (``information = "oracle"``) receive the batch's noise path
-in :meth:`Policy.reset`; they are bounds, never ranked as policies.
+Oracle policies (``tags.information == "oracle"``) receive the batch's noise
+path in :meth:`Policy.reset`; they are bounds, never ranked as policies.
+
+Every ``info`` a policy receives holds ``action_mask`` (the scenario's feasible
+actions), ``episode`` (the episode index) and ``epoch`` (the decision epoch):
+a policy that needs the epoch reads it there, never from the observation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self
@@ -24,9 +29,7 @@ from optalloc.checks import A_SCENARIO, check_instance, check_seed
 from optalloc.exceptions import ConfigurationError, NotFittedError, PolicyScenarioMismatch, UnsupportedScenarioError
 from optalloc.params import HyperParams
 from optalloc.scenario import Noise, Scenario, spec_label
-
-FAMILIES = ("heuristic", "math_programming", "dynamic_programming", "rl")
-INFORMATION = ("non_anticipative", "oracle")
+from optalloc.tags import PolicyTags
 
 
 class Policy(HyperParams):
@@ -34,24 +37,27 @@ class Policy(HyperParams):
 
     Class attributes
     ----------------
-    family : str
-        One of ``heuristic``, ``math_programming``, ``dynamic_programming``, ``rl``.
-    information : str
-        ``non_anticipative`` (sees only the past) or ``oracle`` (sees the
-        episode's future noise; reported as a bound).
-    supported_families : tuple of str
-        Scenario families the policy can be fitted on (empty: all).
-    exact : bool
-        ``True`` if the fitted policy is optimal for the scenario it solves,
-        with its optimal expected cost in ``expected_cost_``.
+    tags : PolicyTags
+        Method kind (``heuristic``, ``math_programming``,
+        ``dynamic_programming``, ``rl``), information set
+        (``non_anticipative``, or ``oracle``: sees the episode's future noise
+        and is reported as a bound), exactness, and the scenarios it accepts
+        (families, action kinds, capabilities it needs).
     """
 
-    family: ClassVar[str] = "heuristic"
-    information: ClassVar[str] = "non_anticipative"
-    supported_families: ClassVar[tuple[str, ...]] = ()
-    exact: ClassVar[bool] = False
+    tags: ClassVar[PolicyTags] = PolicyTags()
     #: Registry id, set by :func:`optalloc.registry.make_policy`.
     policy_id: str = ""
+
+    @property
+    def information(self) -> str:
+        """Information set, from :attr:`tags`."""
+        return self.tags.information
+
+    @property
+    def exact(self) -> bool:
+        """Whether the fitted policy is optimal for the scenario it solved, from :attr:`tags`."""
+        return self.tags.exact
 
     @property
     def name(self) -> str:
@@ -72,10 +78,11 @@ class Policy(HyperParams):
         """Checks and bookkeeping every fit starts with (also for trainers called without ``fit``)."""
         check_instance("scenario", scenario, Scenario, A_SCENARIO)
         check_seed(seed)
-        if self.supported_families and scenario.family not in self.supported_families:
+        reason = self.tags.refusal(scenario.tags)
+        if reason:
             raise UnsupportedScenarioError(
-                f"{type(self).__name__} supports scenario families {list(self.supported_families)}; "
-                f"got scenario {scenario.id!r} of family {scenario.family!r}."
+                f"{type(self).__name__} cannot be fitted on scenario {scenario.id!r} (family {scenario.family!r}): "
+                f"{reason}."
             )
         self.validate_params()
         self.scenario_spec_ = scenario.spec()
@@ -85,6 +92,14 @@ class Policy(HyperParams):
 
     def _fit(self, scenario: Scenario, seed: int | None) -> None:
         """Subclass hook: do the learning / solving."""
+
+    def fit_progress(self, enabled: bool = True) -> contextlib.AbstractContextManager:
+        """A context in which :meth:`fit` shows its progress (if it has any to show) when ``enabled``.
+
+        The command line enters it around a fit; library calls stay quiet.
+        The default shows nothing.
+        """
+        return contextlib.nullcontext()
 
     def is_fitted(self) -> bool:
         """Whether :meth:`fit` has been called."""
@@ -171,7 +186,7 @@ class Policy(HyperParams):
         self._check_fitted()
 
     def act(self, observation: np.ndarray, info: Mapping[str, Any]) -> Any:
-        """Action for one observation. ``info['action_mask']`` marks feasible actions.
+        """Action for one observation. ``info['action_mask']`` marks feasible actions, ``info['epoch']`` is the epoch.
 
         The default calls :meth:`act_batch` on a batch of one.
         """
@@ -188,7 +203,7 @@ class Policy(HyperParams):
         ----------
         observations : ndarray, shape (n, ...)
         infos : dict of ndarray
-            Each array has leading axis ``n`` (``action_mask``, ``episode``, ...).
+            Each array has leading axis ``n`` (``action_mask``, ``episode``, ``epoch``, ...).
         """
         self._check_fitted()
         if type(self).act is Policy.act:
@@ -206,6 +221,21 @@ class Policy(HyperParams):
         """Restore fitted state saved by :meth:`_state`."""
         for key, value in state.items():
             setattr(self, key, value)
+
+
+def epochs_of(infos: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """The epoch of each of ``n`` decisions, from ``infos["epoch"]`` (int array of shape ``(n,)``).
+
+    Raises
+    ------
+    ConfigurationError
+        ``infos`` holds no ``epoch`` (rollouts and the environments always give it).
+    """
+    if "epoch" not in infos:
+        raise ConfigurationError("The 'infos' argument of act / act_batch must hold 'epoch' (the decision epoch of "
+                                 "each observation, as optalloc's rollouts and environments give it). Got keys "
+                                 f"{sorted(infos)} instead.")
+    return np.broadcast_to(np.asarray(infos["epoch"], dtype=np.int64), (n,))
 
 
 def _check_info(name: str, info: Any) -> None:

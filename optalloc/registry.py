@@ -6,14 +6,15 @@ Entry points are ``"module:attribute"`` strings imported only on use, so
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from optalloc import instances as _instances
 from optalloc.exceptions import UnknownIdError
 from optalloc.policy import Policy
 from optalloc.scenario import Scenario
+from optalloc.validation import check_known_keys, unknown_id_error
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,7 @@ def _lookup(table: dict[str, Any], kind: str, key: str) -> Any:
         raise UnknownIdError(f"A {kind} id must be a string (see 'optalloc list'). Got {key!r} instead.")
     if key in table:
         return table[key]
-    close = difflib.get_close_matches(str(key), list(table), n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownIdError(f"Unknown {kind} id {key!r}; known: {', '.join(sorted(table))}.{hint}")
+    raise unknown_id_error(kind, key, sorted(table))
 
 
 def scenario_spec(scenario_id: str) -> ScenarioSpec:
@@ -103,17 +102,7 @@ def make_policy(policy_id: str, **params: Any) -> Policy:
         how = (f"pip install torch==2.13.0 && pip install \"optalloc[{','.join(hints)}]\"" if hints
                else "pip install optalloc")
         raise DependencyNotInstalled(f"Policy {policy_id!r} needs {exc.name or exc}, which is not installed: {how}") from None
-    valid = cls._param_names()
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        from optalloc.exceptions import ConfigurationError
-
-        hints = "".join(
-            f" Did you mean {m[0]!r}?" for m in (difflib.get_close_matches(u, valid, n=1) for u in unknown) if m
-        )
-        raise ConfigurationError(
-            f"Unknown parameter(s) {unknown} for policy {policy_id!r}; expected some of {valid}.{hints}"
-        )
+    check_known_keys(f"policy {policy_id!r}", params, cls._param_names())
     policy = cls(**params)
     policy.policy_id = policy_id
     return policy
@@ -127,6 +116,57 @@ def list_scenarios() -> list[ScenarioSpec]:
 def list_policies() -> list[PolicySpec]:
     """All registered policies, sorted by id."""
     return [POLICIES[k] for k in sorted(POLICIES)]
+
+
+# ---------------------------------------------------------------- planning transforms
+#: Named planning transforms by (family, name): ``"module:function"`` entry points. The function is
+#: called as ``function(scenario, **params)`` and returns the scenario a wrapped policy plans on
+#: (:class:`optalloc.policies.plan_on.PlanOnPolicy`); each family registers its own.
+TRANSFORMS: dict[tuple[str, str], str] = {}
+
+
+def register_transform(family: str, name: str, entry_point: str) -> None:
+    """Add the planning transform ``name`` of ``family`` (replacing one of the same family and name)."""
+    TRANSFORMS[(family, name)] = entry_point
+
+
+def transform_families(name: str) -> frozenset[str]:
+    """The families that registered a planning transform called ``name``."""
+    return frozenset(family for family, registered in TRANSFORMS if registered == name)
+
+
+def planning_transform(family: str, name: str) -> Any:
+    """The planning transform ``name`` of ``family``, imported.
+
+    Raises
+    ------
+    UnsupportedScenarioError
+        ``family`` registered no planning transform at all.
+    UnknownIdError
+        ``family`` has transforms, none called ``name`` (with close matches).
+    """
+    from optalloc.exceptions import UnsupportedScenarioError
+
+    own = sorted(registered for fam, registered in TRANSFORMS if fam == family)
+    if not own:
+        raise UnsupportedScenarioError(f"The family {family!r} registers no planning transform (asked for {name!r}).")
+    if name not in own:
+        raise unknown_id_error(f"{family!r} planning transform", name, own)
+    return load_entry_point(TRANSFORMS[(family, name)])
+
+
+# ---------------------------------------------------------------- static instances
+# One-solve problems (``optalloc solve FAMILY INSTANCE``): their tables and the functions below live in
+# optalloc.instances; they are named here too, so a family's register() hook takes every register_*
+# function from this one module.
+InstanceSpec = _instances.InstanceSpec
+INSTANCES = _instances.INSTANCES
+INSTANCE_TYPES = _instances.INSTANCE_TYPES
+register_instance = _instances.register_instance
+register_instance_type = _instances.register_instance_type
+instance_spec = _instances.instance_spec
+make_instance = _instances.make_instance
+list_instances = _instances.list_instances
 
 
 # ---------------------------------------------------------------- families
@@ -153,12 +193,21 @@ def discover_families() -> None:
         if point.name in FAMILIES:
             continue
         try:
-            point.load()()
+            register_family(point.name, point.value)
         except Exception as exc:  # noqa: BLE001 - a broken third-party family must not break the others
             warnings.warn(f"The problem family {point.name!r} ({point.value}) could not be registered: "
                           f"{type(exc).__name__}: {exc}", OptallocWarning, stacklevel=2)
-            continue
-        FAMILIES[point.name] = point.value
+
+
+def register_family(name: str, hook: str) -> None:
+    """Run a family's ``register()`` hook, given as ``"module:function"`` (what its entry point names).
+
+    :func:`discover_families` calls this for every installed entry point; a
+    family not installed as a distribution (tests, notebooks) registers the
+    same way by calling it directly.
+    """
+    load_entry_point(hook)()
+    FAMILIES[name] = hook
 
 
 discover_families()

@@ -30,8 +30,13 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from optalloc.actions import ActionTable
 from optalloc.checks import check_finite_params, check_seed
-from optalloc.exceptions import ConfigurationError
+from optalloc.exceptions import ConfigurationError, UnsupportedScenarioError
+from optalloc.kpis import KPISpec
+from optalloc.tabular import TabularModel
+from optalloc.tags import ScenarioTags
+from optalloc.validation import check_known_keys
 
 State = dict[str, np.ndarray]
 Noise = dict[str, np.ndarray]
@@ -109,10 +114,14 @@ class Scenario(ABC):
     Subclasses are frozen after construction: parameters live in
     :attr:`params` (a frozen dataclass) and :meth:`step` is a pure function.
 
+    Class attributes
+    ----------------
+    tags : ScenarioTags
+        Family, action kind, epoch name, cost unit and scale, capabilities:
+        what generic code may ask of the scenario instead of its family.
+
     Attributes
     ----------
-    family : str
-        Problem family (``"beds"``, ``"scanners"``, ``"staff"``).
     id : str
         Versioned registry id (``"beds/seed002-v0"``); set by the registry.
     overrides : dict
@@ -131,22 +140,13 @@ class Scenario(ABC):
         Meaning of each observation component.
     """
 
-    family: ClassVar[str] = ""
+    tags: ClassVar[ScenarioTags]
     params_class: ClassVar[type]
     observation_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, scenario_id: str = "", **overrides: Any) -> None:
         known = {f.name for f in dataclasses.fields(self.params_class)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            import difflib
-
-            hints = [difflib.get_close_matches(u, known, n=1) for u in unknown]
-            hint = "".join(f" Did you mean {h[0]!r}?" for h in hints if h)
-            raise ConfigurationError(
-                f"Unknown parameter(s) {unknown} for scenario {scenario_id or type(self).__name__}; "
-                f"expected some of {sorted(known)}.{hint}"
-            )
+        check_known_keys(f"scenario {scenario_id or type(self).__name__}", overrides, sorted(known))
         self.id = scenario_id or type(self).__name__
         check_finite_params(f"scenario {self.id}", overrides)
         self.overrides = dict(overrides)
@@ -250,8 +250,64 @@ class Scenario(ABC):
         """Feasible actions of a batch, bool array ``(n, n_actions)``."""
 
     def kpis(self, trajectory: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per-episode domain KPIs from stacked step infos ``(n, horizon)``."""
+        """Per-episode domain KPIs from stacked step infos ``(n, horizon)``; one :meth:`kpi_specs` entry each."""
         return {}
+
+    def kpi_specs(self) -> Mapping[str, KPISpec]:
+        """Unit, format and direction of every KPI :meth:`kpis` returns, in the same order."""
+        return {}
+
+    def action_table(self) -> ActionTable:
+        """Named components of the actions (:class:`~optalloc.actions.ActionTable`).
+
+        The default names the one component of a ``Discrete`` space
+        ``"action"`` and the components of a ``MultiDiscrete`` space
+        ``"a0", "a1", ...``; families name theirs.
+        """
+        space = self.action_space
+        if isinstance(space, spaces.MultiDiscrete):
+            return ActionTable(tuple(f"a{i}" for i in range(np.asarray(space.nvec).size)))
+        return ActionTable.index(int(space.n))
+
+    def tabular_model(self) -> TabularModel:
+        """The exact tabular MDP (capability ``tabular_model``), built lazily stage by stage."""
+        raise UnsupportedScenarioError(f"Scenario {self.id!r} of family {self.family!r} has no exact tabular model.")
+
+    def perfect_information(self, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
+        """The optimal decisions on each episode's own realised noise (capability ``perfect_information``).
+
+        Returns
+        -------
+        actions : ndarray, shape (episodes, horizon, ...)
+            The hindsight-optimal action of every episode and epoch.
+        costs : ndarray, shape (episodes,)
+            Their discounted total costs, a lower bound in expectation.
+        """
+        raise UnsupportedScenarioError(f"Scenario {self.id!r} of family {self.family!r} has no perfect-information "
+                                       "solve.")
+
+    def planner(self) -> Any:
+        """The family's math-programming planner, bound to this scenario (capability ``planner``).
+
+        The planner implements :class:`optalloc.formulations.policies.Planner`
+        (build a Pyomo model of the remaining epochs, update it to an observed
+        state, read the decision back as component counts); the generic
+        open-loop, rolling-horizon, sample-average and hindsight policies of
+        :mod:`optalloc.formulations.policies` solve it. A family imports its
+        planner inside this method, so the core imports without Pyomo.
+
+        Returns
+        -------
+        Planner
+            A new planner for this scenario (it keeps per-scenario caches).
+        """
+        raise UnsupportedScenarioError(f"Scenario {self.id!r} of family {self.family!r} has no math-programming "
+                                       "planner.")
+
+    @property
+    def family(self) -> str:
+        """Problem family, from :attr:`tags`."""
+        return self.tags.family
 
     # ------------------------------------------------------------------ helpers
     def noise_at(self, noise: Noise, t: int) -> Noise:

@@ -21,7 +21,10 @@ Implementation details
 3. **Network**: separate actor and critic MLPs (``hidden_sizes``, tanh),
    orthogonal initialisation (gain sqrt 2; actor output 0.01, critic output 1).
 4. **Invalid-action masking**: infeasible logits are ``-inf`` when sampling,
-   in the loss and at greedy acting.
+   in the loss and at greedy acting. For a ``MultiDiscrete(nvec)`` action
+   space the actor's logits are split by ``nvec`` into one masked
+   categorical head per component; log-probability and entropy are the sums
+   over the components (as in PPO).
 5. **Synchronous n-step updates**: every ``num_steps`` steps of all
    ``num_envs`` episodes, one gradient step on the whole batch
    (``num_envs * num_steps`` transitions; A2C's 16 actors x 5 steps by default).
@@ -35,7 +38,7 @@ Implementation details
 9. **Speed**: one torch thread, no per-episode Python loops, zero-copy
    numpy/torch hand-over per step.
 10. **Reproducibility**: network initialised under ``torch.manual_seed(seed)``
-    (global generator restored), actions sampled from a seeded
+    (global generator restored; :func:`optalloc.rl.policy.start_training`), actions sampled from a seeded
     ``torch.Generator``, env reset with ``seed``.
 11. **Learning curve** (``learning_curve_``): one row per update in which
     episodes finished, plus evaluation rows; see
@@ -55,6 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -64,16 +68,14 @@ from optalloc.rl.losses import actor_critic_loss, gae, normalize_advantages, pol
 from optalloc.rl.policy import (
     ActorCritic,
     EvaluationConfig,
-    MaskedCategorical,
     ReturnNormalizer,
     TorchPolicy,
-    TrainingLog,
     check_config,
-    make_vector_env,
-    seeded_torch,
+    start_training,
     training_threads,
 )
 from optalloc.scenario import Scenario
+from optalloc.tags import PolicyTags
 
 
 @dataclass
@@ -129,7 +131,7 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
     ----------
     config : A2CConfig
     scenario : Scenario
-        A scenario with a discrete action space.
+        A scenario with a ``Discrete`` or ``MultiDiscrete`` action space.
     seed : int, optional
         Seed of everything random in training (None: 0).
 
@@ -140,27 +142,20 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
     """
     policy = A2CPolicy(**dataclasses.asdict(config))
     seed = policy._start_fit(scenario, seed)
+    N, S, A = config.num_envs, config.num_steps, policy.n_actions_
+    num_updates = -(-config.total_timesteps // (N * S))
     with training_threads(1):
         # TRY NOT TO MODIFY: seeding and setup
-        gen = torch.Generator().manual_seed(seed)
-        envs = make_vector_env(scenario, config.num_envs, config.reward_scale)
-        with seeded_torch(seed):
-            agent = policy._make_network(policy.obs_dim_, policy.n_actions_)
-        policy.network_ = agent
-        optimizer = torch.optim.RMSprop(agent.parameters(), lr=config.learning_rate, alpha=config.rms_alpha,
-                                        eps=config.rms_eps)
-        N, S, A = config.num_envs, config.num_steps, policy.n_actions_
-        num_updates = -(-config.total_timesteps // (N * S))
-        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
-                          eval_episodes=config.eval_episodes,
-                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
-                          keep_best=config.keep_best, unit="update", total_updates=num_updates)
-        policy.optimum_ = log.optimum
+        setup = start_training(policy, config, scenario, seed, unit="update", total_updates=num_updates,
+                               optimizer=lambda params: torch.optim.RMSprop(params, lr=config.learning_rate,
+                                                                            alpha=config.rms_alpha,
+                                                                            eps=config.rms_eps))
+        envs, (agent,), optimizer, log, _, gen = setup
 
-        # ALGO LOGIC: rollout storage
+        # ALGO LOGIC: rollout storage (an action is an index, or one value per component)
         obs = torch.zeros((S, N, policy.obs_dim_))
         masks = torch.zeros((S, N, A), dtype=torch.bool)
-        actions = torch.zeros((S, N), dtype=torch.int64)
+        actions = torch.zeros((S, N, *policy.action_shape), dtype=torch.int64)
         rewards = torch.zeros((S, N))
         dones = torch.zeros((S, N))
 
@@ -180,7 +175,7 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
                 dones[step] = next_done
                 # ALGO LOGIC: action logic
                 with torch.no_grad():
-                    action = MaskedCategorical(agent.actor(next_obs), next_mask).sample(gen)
+                    action = policy.distribution(agent.actor(next_obs), next_mask).sample(gen)
                 actions[step] = action
 
                 # TRY NOT TO MODIFY: execute the game and log data.
@@ -214,8 +209,8 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
                 b_advantages = normalize_advantages(b_advantages)
 
             # ALGO LOGIC: one synchronous gradient step on the batch
-            dist = MaskedCategorical(agent.actor(b_obs), masks.reshape(N * S, A))
-            pg_loss = policy_gradient_loss(b_advantages, dist.log_prob(actions.reshape(-1)))
+            dist = policy.distribution(agent.actor(b_obs), masks.reshape(N * S, A))
+            pg_loss = policy_gradient_loss(b_advantages, dist.log_prob(actions.reshape(N * S, *policy.action_shape)))
             v_loss = value_loss(values.reshape(-1), returns)
             loss = actor_critic_loss(pg_loss, dist.entropy().mean(), v_loss, config.ent_coef, config.vf_coef)
             optimizer.zero_grad()
@@ -237,9 +232,12 @@ def train(config: A2CConfig, scenario: Scenario, seed: int | None = None) -> A2C
 class A2CPolicy(TorchPolicy):
     """Greedy policy of an A2C-trained actor; ``fit`` runs :func:`train`.
 
-    Parameters are the fields of :class:`A2CConfig` (same names, defaults and meaning).
+    Parameters are the fields of :class:`A2CConfig` (same names, defaults and meaning). On a
+    ``MultiDiscrete`` scenario the actor has one masked categorical head per component
+    (implementation detail 4).
     """
 
+    tags: ClassVar[PolicyTags] = PolicyTags(method="rl", action_kinds=frozenset({"discrete", "multi_discrete"}))
     config_class = A2CConfig
 
     def __init__(

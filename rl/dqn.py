@@ -1,6 +1,8 @@
 """Deep Q-learning (DQN) with masked actions, in the manner of CleanRL's ``dqn.py``.
 
-For problems whose action set is small and discrete (beds: add 0..10 beds).
+For problems whose action set is small and discrete (beds: add 0..10 beds);
+its tags refuse ``multi_discrete`` scenarios (one Q-value per joint action
+would not scale with the components; use PPO or A2C there).
 ``train(DQNConfig(...), scenario, seed)`` returns a fitted :class:`DQNPolicy`
 acting greedily on the learned Q-values; ``DQNPolicy(...).fit(scenario,
 seed=...)`` does the same through the Policy contract.
@@ -36,8 +38,9 @@ Implementation details
 8. **Speed**: one torch thread, vectorised epsilon-greedy, no per-episode
    Python loops.
 9. **Reproducibility**: network initialised under ``torch.manual_seed(seed)``
-   (global generator restored); exploration and replay sampling draw from
-   ``numpy.random.default_rng(seed)``; env reset with ``seed``.
+   (global generator restored; :func:`optalloc.rl.policy.start_training`);
+   exploration and replay sampling draw from ``numpy.random.default_rng(seed)``;
+   env reset with ``seed``.
 10. **Learning curve** (``learning_curve_``): one row each time the parallel
     episodes finish; see :class:`optalloc.rl.policy.TrainingLog`.
 11. **Divergence.** A non-finite loss or gradient norm (checked at every
@@ -67,12 +70,10 @@ from optalloc.rl.policy import (
     EvaluationConfig,
     ReturnNormalizer,
     TorchPolicy,
-    TrainingLog,
     check_config,
-    make_vector_env,
     masked_argmax,
     mlp,
-    seeded_torch,
+    start_training,
     training_threads,
 )
 from optalloc.scenario import Scenario
@@ -214,27 +215,19 @@ def train(config: DQNConfig, scenario: Scenario, seed: int | None = None) -> DQN
     """
     policy = DQNPolicy(**dataclasses.asdict(config))
     seed = policy._start_fit(scenario, seed)
+    N, A, B = config.num_envs, policy.n_actions_, config.buffer_size
+    # Per transition: observation and next observation (float32), next mask, action, reward, done.
+    check_memory(f"the DQN replay buffer of {B:,} transitions", B * (8.0 * policy.obs_dim_ + A + 8 + 4 + 1),
+                 "lower buffer_size")
+    num_steps = -(-config.total_timesteps // N)
+    total_gradient_steps = max(0, (num_steps * N - config.learning_starts) // config.train_frequency)
     with training_threads(1):
-        # TRY NOT TO MODIFY: seeding and setup
-        rng = np.random.default_rng(seed)
-        envs = make_vector_env(scenario, config.num_envs, config.reward_scale)
-        with seeded_torch(seed):
-            q_network = policy._make_network(policy.obs_dim_, policy.n_actions_)
-            target_network = policy._make_network(policy.obs_dim_, policy.n_actions_)
+        # TRY NOT TO MODIFY: seeding and setup (the online and the target network)
+        setup = start_training(policy, config, scenario, seed, unit="gradient step",
+                               total_updates=total_gradient_steps, networks=2,
+                               optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate))
+        envs, (q_network, target_network), optimizer, log, rng, _ = setup
         target_network.load_state_dict(q_network.state_dict())
-        policy.network_ = q_network
-        optimizer = torch.optim.Adam(q_network.parameters(), lr=config.learning_rate)
-        N, A, B = config.num_envs, policy.n_actions_, config.buffer_size
-        # Per transition: observation and next observation (float32), next mask, action, reward, done.
-        check_memory(f"the DQN replay buffer of {B:,} transitions", B * (8.0 * policy.obs_dim_ + A + 8 + 4 + 1),
-                     "lower buffer_size")
-        num_steps = -(-config.total_timesteps // N)
-        total_gradient_steps = max(0, (num_steps * N - config.learning_starts) // config.train_frequency)
-        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
-                          eval_episodes=config.eval_episodes,
-                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
-                          keep_best=config.keep_best, unit="gradient step", total_updates=total_gradient_steps)
-        policy.optimum_ = log.optimum
 
         # ALGO LOGIC: replay buffer (circular, preallocated)
         rb_obs = torch.zeros((B, policy.obs_dim_))

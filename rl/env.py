@@ -11,10 +11,16 @@ Observation
     unattended patient-days as fractions of ``[horizon, max_beds, median
     final population, a year's mean patient-days]``).
 Action
-    The scenario's action space. Feasible actions are listed in
-    ``info["action_mask"]`` (bool, one entry per action) after ``reset`` and
-    every ``step``; an infeasible or out-of-space action raises
-    :class:`~optalloc.evaluation.InfeasibleActionError`, it is never clipped.
+    The scenario's action space: ``Discrete(n)`` (an action index) or
+    ``MultiDiscrete(nvec)`` (one value per component). Feasible actions are
+    listed in ``info["action_mask"]`` after ``reset`` and every ``step``: bool,
+    one entry per action (Discrete) or the components' masks concatenated,
+    ``sum(nvec)`` entries (MultiDiscrete). An infeasible or out-of-space
+    action raises :class:`~optalloc.exceptions.InfeasibleActionError` (the
+    check of :func:`optalloc.actions.check_actions`, the one evaluation
+    applies); it is never clipped. ``env.action_space.sample()`` draws among
+    the currently feasible actions (:class:`FeasibleSampling`), so Gymnasium's
+    random agent and env checker respect the mask.
 Reward (defined once, in :func:`reward_from_cost`)
     ``reward_t = -reward_scale * discount**t * cost_t`` with ``cost_t`` the
     undiscounted stage cost [currency] and ``discount`` the scenario's
@@ -47,7 +53,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from optalloc.evaluation import InfeasibleActionError
+from optalloc.actions import check_actions
 from optalloc.exceptions import ConfigurationError
 from optalloc.scenario import STREAMS, Noise, Scenario, State
 
@@ -187,63 +193,72 @@ def check_noise(scenario: Scenario, noise: Any, episodes: int) -> Noise:
     return out
 
 
-def check_discrete_actions(scenario: Scenario, space: spaces.Space, actions: np.ndarray, mask: np.ndarray, t: int,
-                           who: str = "episode") -> np.ndarray:
-    """Validate a batch of actions against the action space and the feasibility mask.
+def as_action_batch(space: spaces.Space, actions: Any, n: int) -> np.ndarray:
+    """Actions as given to an env's ``step``, shaped as :func:`optalloc.actions.check_actions` expects.
 
-    Parameters
-    ----------
-    scenario : Scenario
-        For the messages.
-    space : gymnasium.spaces.Space
-        The scenario's action space (passed in: the property may build a new space per call).
-    actions : ndarray, shape (n,) for a Discrete space
-    mask : ndarray of bool, shape (n, n_actions)
-    t : int
-        Epoch, for the message.
-    who : str
-        What the batch axis indexes (``"episode"``, ``"sub-environment"``), for the message.
-
-    Returns
-    -------
-    ndarray
-        The actions as ``int64`` (Discrete) or unchanged (other spaces).
-
-    Raises
-    ------
-    InfeasibleActionError
-        Naming the first offending action, its epoch and the feasible actions.
+    A single env (``n == 1``) takes one action: a ``Discrete`` scalar becomes
+    shape ``(1,)``, anything else gains a leading axis of one. A vector env's
+    batch is used as given. The feasibility check itself is
+    :func:`~optalloc.actions.check_actions`, the rule that evaluation applies too.
     """
-    n = mask.shape[0]
-    if not isinstance(space, spaces.Discrete):
-        for i in range(n):
-            if not space.contains(actions[i]):
-                raise InfeasibleActionError(
-                    f"Action {actions[i]!r} of {who} {i} in epoch {t} is outside the action space {space} "
-                    f"of scenario {scenario.id}."
-                )
+    actions = np.asarray(actions)
+    if n != 1:
         return actions
-    if actions.shape != (n,) or actions.dtype.kind not in "iu":
-        raise InfeasibleActionError(
-            f"Scenario {scenario.id} expects {n} integer action(s) in {space} in epoch {t}; "
-            f"got {actions.tolist()!r} (shape {actions.shape}, dtype {actions.dtype})."
-        )
-    start = int(space.start)
-    index = actions.astype(np.int64) - start
-    if n == 1 and 0 <= index[0] < space.n and mask[0, index[0]]:  # fast path of the single env
-        return index + start
-    inside = (index >= 0) & (index < space.n)
-    feasible = inside.copy()
-    feasible[inside] = mask[np.flatnonzero(inside), index[inside]]
-    if not feasible.all():
-        bad = int(np.flatnonzero(~feasible)[0])
-        allowed = (np.flatnonzero(mask[bad]) + start).tolist()
-        where = "outside the action space" if not inside[bad] else "infeasible"
-        raise InfeasibleActionError(
-            f"Action {int(actions[bad])} of {who} {bad} in epoch {t} is {where} in scenario {scenario.id} "
-            f"(action space {space}); the feasible actions are {allowed} (see info['action_mask'])."
-        )
-    return index + start
+    return actions.reshape(1) if actions.ndim == 0 and isinstance(space, spaces.Discrete) else actions[None]
+
+
+class FeasibleSampling:
+    """Mixin of the envs' action spaces: ``sample()`` without a mask draws a currently feasible action.
+
+    Gymnasium's random agent and its env checker call ``action_space.sample()``,
+    which knows nothing of ``info["action_mask"]``; the env raises on an
+    infeasible action, so those draws would crash on any scenario whose mask
+    binds. The env keeps :attr:`feasible` (its current mask row) up to date,
+    and an explicit ``mask=`` or ``probability=`` is honoured as usual. The
+    draws use the space's own generator (``action_space.seed``), never the
+    env's noise generator.
+
+    A draw is feasible for the state the env is in when it is drawn: Gymnasium's
+    ``check_env`` draws the action of its step-determinism check *before* it
+    resets, so on a scenario whose mask binds in the first epoch that draw can
+    still be infeasible after the reset (the check is then reproducible only
+    with a seeded action space).
+    """
+
+    feasible: np.ndarray | None = None
+    """The env's current ``info["action_mask"]`` (bool, one episode), or None before the first reset."""
+
+
+class FeasibleDiscrete(FeasibleSampling, spaces.Discrete):
+    """``Discrete`` whose unmasked ``sample()`` draws among the env's feasible actions."""
+
+    def sample(self, mask: np.ndarray | None = None, probability: np.ndarray | None = None) -> np.int64:
+        if mask is None and probability is None and self.feasible is not None:
+            mask = self.feasible.astype(np.int8)
+        return super().sample(mask=mask, probability=probability)
+
+
+class FeasibleMultiDiscrete(FeasibleSampling, spaces.MultiDiscrete):
+    """``MultiDiscrete`` whose unmasked ``sample()`` draws each component among its feasible values."""
+
+    def sample(self, mask: tuple | None = None, probability: tuple | None = None) -> np.ndarray:
+        if mask is None and probability is None and self.feasible is not None:
+            bounds = np.concatenate([[0], np.cumsum(self.nvec)])
+            mask = tuple(self.feasible[bounds[i]:bounds[i + 1]].astype(np.int8) for i in range(len(self.nvec)))
+        return super().sample(mask=mask, probability=probability)
+
+
+def env_action_space(space: spaces.Space) -> spaces.Space:
+    """The env's copy of a scenario's action space, with :class:`FeasibleSampling` where the mask layout is known.
+
+    ``Discrete`` and flat ``MultiDiscrete`` spaces get the feasible-sampling
+    subclass (equal to the original under ``==``); other spaces are returned unchanged.
+    """
+    if isinstance(space, spaces.Discrete):
+        return FeasibleDiscrete(int(space.n), start=int(space.start))
+    if isinstance(space, spaces.MultiDiscrete) and np.asarray(space.nvec).ndim == 1:
+        return FeasibleMultiDiscrete(space.nvec, dtype=space.dtype, start=space.start)
+    return space
 
 
 # ---------------------------------------------------------------- the environment
@@ -295,7 +310,8 @@ class AllocationEnv(gym.Env[np.ndarray, Any]):
         self.stream = check_stream(stream)
         self.reward_scale = resolve_reward_scale(scenario, reward_scale)
         self.observation_space, self._scale = scaled_observation_space(scenario)
-        self.action_space = scenario.action_space
+        self.action_space = env_action_space(scenario.action_space)
+        self._subject = f"The action given to AllocationEnv.step (scenario {scenario.id})"
         self._weights = discount_weights(scenario)
         self.noise: Noise | None = None
         self.noise_seed: int | None = None
@@ -319,7 +335,8 @@ class AllocationEnv(gym.Env[np.ndarray, Any]):
         -------
         observation : ndarray of float32
         info : dict
-            ``action_mask``: bool array ``(n_actions,)`` of feasible actions.
+            ``action_mask``: bool array of feasible actions, ``(n,)`` for
+            ``Discrete(n)``, ``(sum(nvec),)`` for ``MultiDiscrete(nvec)``; ``epoch``: 0.
         """
         super().reset(seed=seed)
         options = options or {}
@@ -330,7 +347,7 @@ class AllocationEnv(gym.Env[np.ndarray, Any]):
             self.noise = self.scenario.sample_noise(self.noise_seed, 1, self.stream)
         self._t = 0
         self._state = self.scenario.initial_state(1)
-        return self._observe(), {"action_mask": self._update_mask()}
+        return self._observe(), {"action_mask": self._update_mask(), "epoch": 0}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one action.
@@ -345,35 +362,39 @@ class AllocationEnv(gym.Env[np.ndarray, Any]):
         truncated : bool
             Always False.
         info : dict
-            ``action_mask`` (of the next epoch), ``stage_cost`` (undiscounted
-            cost of this epoch [currency]) and the scenario's per-epoch KPIs.
+            ``action_mask`` and ``epoch`` (of the next epoch), ``stage_cost``
+            (undiscounted cost of this epoch [currency]) and the scenario's per-epoch KPIs.
         """
         if self._state is None or self.noise is None or self._t >= self.scenario.horizon:
             raise gym.error.ResetNeeded("Call reset() before step(): the episode has not started or has ended.")
         t = self._t
-        actions = check_discrete_actions(self.scenario, self.action_space, self._as_batch(action), self._mask_now, t)
+        actions = as_action_batch(self.action_space, action, 1)
+        check_actions(self._subject, self.action_space, actions, self._mask_now, t)
+        actions = actions.astype(np.int64, copy=False)  # the dynamics get int64 whatever integer type came in
         state, cost, step_info = self.scenario.step(t, self._state, actions, self.scenario.noise_at(self.noise, t))
         reward = float(reward_from_cost(cost, self._weights[t], self.reward_scale)[0])
         self._state, self._t = state, t + 1
         info = {key: np.asarray(value)[0].copy() for key, value in step_info.items()}
         info["stage_cost"] = float(cost[0])
         info["action_mask"] = self._update_mask()
+        info["epoch"] = self._t
         return self._observe(), reward, self._t == self.scenario.horizon, False, info
 
     # ------------------------------------------------------------ internals
-    def _as_batch(self, action: Any) -> np.ndarray:
-        """A batch of one action (a scalar becomes shape ``(1,)``; anything else is left for the checks)."""
-        action = np.asarray(action)
-        return action.reshape(1) if isinstance(self.action_space, spaces.Discrete) and action.ndim == 0 else action[None]
-
     def _observe(self) -> np.ndarray:
         assert self._state is not None
         return (self.scenario.observe(self._t, self._state)[0] / self._scale).astype(np.float32)
 
     def _update_mask(self) -> np.ndarray:
-        """Compute the current epoch's mask ``(1, n_actions)``; return a copy of its row for the info."""
+        """Compute the current epoch's mask ``(1, mask width)``; return a copy of its row for the info.
+
+        The action space's :attr:`~FeasibleSampling.feasible` follows it, so ``action_space.sample()``
+        draws feasible actions.
+        """
         assert self._state is not None
         self._mask_now = np.asarray(self.scenario.action_mask(self._t, self._state), dtype=bool)
+        if isinstance(self.action_space, FeasibleSampling):
+            self.action_space.feasible = self._mask_now[0]
         return self._mask_now[0].copy()
 
     def __repr__(self) -> str:
@@ -428,4 +449,5 @@ def register_envs() -> list[str]:
     return ids
 
 
-__all__ = ["AllocationEnv", "gym_id", "make_env", "register_envs", "reward_from_cost"]
+__all__ = ["AllocationEnv", "FeasibleDiscrete", "FeasibleMultiDiscrete", "FeasibleSampling", "gym_id", "make_env",
+           "register_envs", "reward_from_cost"]

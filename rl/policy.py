@@ -5,9 +5,16 @@
   :mod:`optalloc.io` uses to save the network as a torch ``state_dict``.
 * :func:`masked`, :class:`MaskedCategorical`, :func:`masked_argmax`: infeasible
   actions get a logit / Q-value of ``-inf``, so they are never sampled nor chosen.
+* :class:`FactorisedMaskedCategorical`, :func:`masked_distribution`,
+  :func:`greedy_actions`: the same for ``MultiDiscrete(nvec)`` actions, one
+  masked categorical head per component (the logits and the mask split by
+  ``nvec``); log-probabilities and entropies are sums over the components.
 * :func:`scale_observations`: the observation transform of the RL envs
   (raw observation divided by ``scenario.observation_scale``, as float32).
 * :func:`make_vector_env`: the batched training env, with its autoreset mode checked.
+* :func:`start_training`: the set-up every agent's training loop starts from
+  (env, networks under :func:`seeded_torch`, optimiser, random generators,
+  :class:`TrainingLog` with its divergence guard and progress bar).
 * :class:`ActorCritic` (PPO and A2C) and :func:`mlp`: small tanh MLPs with
   orthogonal initialisation.
 * :class:`ReturnNormalizer`: rewards divided by a running std of the return.
@@ -27,7 +34,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
@@ -38,6 +45,7 @@ from torch import nn
 from optalloc.exceptions import TrainingDivergedError, UnsupportedScenarioError, bad_value
 from optalloc.policy import Policy
 from optalloc.scenario import Scenario
+from optalloc.tags import PolicyTags
 
 #: Columns of ``learning_curve_``.
 LEARNING_CURVE_COLUMNS = ("env_steps", "wall_s", "episode_cost_mean", "eval_cost", "gap_to_optimum_pct")
@@ -85,6 +93,19 @@ def masked_argmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.argmax(masked(scores, mask), dim=1)
 
 
+def greedy_actions(scores: torch.Tensor, mask: torch.Tensor, nvec: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Greedy feasible action per row: ``(n,)`` indices, or ``(n, len(nvec))`` per-component choices.
+
+    With ``nvec`` (a ``MultiDiscrete`` action space), ``scores`` and ``mask``
+    are ``(n, sum(nvec))``, split into one block per component, and each
+    component takes its own feasible argmax (ties: the smallest value).
+    """
+    if nvec is None:
+        return masked_argmax(scores, mask)
+    return torch.stack([masked_argmax(s, m) for s, m in zip(torch.split(scores, nvec, dim=1),
+                                                            torch.split(mask, nvec, dim=1))], dim=1)
+
+
 class MaskedCategorical:
     """Categorical distribution over the feasible actions of each row.
 
@@ -110,6 +131,41 @@ class MaskedCategorical:
         """Entropy per row, over feasible actions only."""
         safe = torch.where(self.mask, self.log_probs, torch.zeros((), dtype=self.log_probs.dtype))
         return -(self.log_probs.exp() * safe).sum(dim=1)
+
+
+class FactorisedMaskedCategorical:
+    """One :class:`MaskedCategorical` per component of a ``MultiDiscrete(nvec)`` action.
+
+    ``logits`` and ``mask`` are ``(n, sum(nvec))``: component ``i`` owns the
+    ``nvec[i]`` columns after those of components ``0..i-1`` (the layout of
+    the scenarios' concatenated masks). The components are independent given
+    the observation, so the joint log-probability and entropy are the sums
+    of the components' (Huang & Ontanon 2022 mask each component's head).
+    """
+
+    def __init__(self, logits: torch.Tensor, mask: torch.Tensor, nvec: tuple[int, ...]) -> None:
+        self.heads = [MaskedCategorical(lg, m) for lg, m in zip(torch.split(logits, nvec, dim=1),
+                                                                torch.split(mask, nvec, dim=1))]
+
+    def sample(self, generator: torch.Generator) -> torch.Tensor:
+        """One action vector per row, ``(n, len(nvec))``, each component drawn from its own head."""
+        return torch.stack([head.sample(generator) for head in self.heads], dim=1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """Log-probability of action vectors ``(n, len(nvec))``: the sum over components."""
+        return torch.stack([head.log_prob(actions[:, i]) for i, head in enumerate(self.heads)], dim=1).sum(dim=1)
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy per row: the sum of the components' (each over its feasible values)."""
+        return torch.stack([head.entropy() for head in self.heads], dim=1).sum(dim=1)
+
+
+def masked_distribution(logits: torch.Tensor, mask: torch.Tensor,
+                        nvec: tuple[int, ...] | None = None) -> MaskedCategorical | FactorisedMaskedCategorical:
+    """The masked action distribution of a policy head: one categorical (``nvec`` None) or one per component."""
+    if nvec is None:
+        return MaskedCategorical(logits, mask)
+    return FactorisedMaskedCategorical(logits, mask, nvec)
 
 
 # ---------------------------------------------------------------- networks
@@ -202,10 +258,15 @@ def training_threads(n: int = 1) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def seeded_torch(seed: int) -> Iterator[None]:
-    """Seed torch's global generator inside the block (network initialisation) and restore it after."""
+def seeded_torch(seed: int | None) -> Iterator[None]:
+    """Seed torch's global generator inside the block (network initialisation) and restore it after.
+
+    ``seed=None`` only isolates: code inside the block may seed and draw
+    (stable-baselines3 does), the caller's generator state comes back after.
+    """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        if seed is not None:
+            torch.manual_seed(seed)
         yield
 
 
@@ -282,7 +343,7 @@ def exact_optimum(scenario: Scenario) -> float | None:
     Computed once per scenario class and :meth:`~optalloc.scenario.Scenario.fingerprint`
     (all parameters) in a process; scenarios are frozen, so the value cannot go stale.
     """
-    if not hasattr(scenario, "tabular_stages"):
+    if not scenario.tags.has("tabular_model"):
         return None
     key = (type(scenario), scenario.fingerprint())
     if key not in _OPTIMA:
@@ -495,6 +556,89 @@ class TrainingLog:
         return frame
 
 
+# ---------------------------------------------------------------- training set-up
+class TrainingSetup(NamedTuple):
+    """What :func:`start_training` builds for an agent's training loop."""
+
+    envs: Any
+    """The batched training env (:func:`make_vector_env`)."""
+    networks: list[nn.Module]
+    """The freshly initialised networks, in the order made; the first is ``policy.network_``."""
+    optimizer: torch.optim.Optimizer
+    """The optimiser of the first network's parameters."""
+    log: TrainingLog
+    """The learning curve, its divergence guard (``log.guard``) and progress bar."""
+    rng: np.random.Generator
+    """``numpy.random.default_rng(seed)``: minibatch shuffling, exploration, replay sampling."""
+    generator: torch.Generator
+    """A torch generator seeded with ``seed``: action sampling."""
+
+
+def start_training(policy: TorchPolicy, config: Any, scenario: Scenario, seed: int, *,
+                   optimizer: Callable[[Iterator[nn.Parameter]], torch.optim.Optimizer], unit: str,
+                   total_updates: int, networks: int = 1) -> TrainingSetup:
+    """The set-up every agent's ``train`` does after ``policy._start_fit``, before its loop.
+
+    Builds the training env (``config.num_envs`` episodes, ``config.reward_scale``),
+    ``networks`` networks from ``policy._make_network`` under
+    :func:`seeded_torch(seed) <seeded_torch>` (so the same seed gives the same
+    initial weights and the caller's global generator is untouched), the
+    optimiser of the first one (``optimizer(parameters)``), which becomes
+    ``policy.network_``, and the :class:`TrainingLog` of the run (whose optimum
+    becomes ``policy.optimum_``).
+
+    Parameters
+    ----------
+    policy : TorchPolicy
+        The policy being fitted (``_start_fit`` already called).
+    config : EvaluationConfig subclass
+        The agent's config (``num_envs``, ``total_timesteps``, ``reward_scale`` and the evaluation fields
+        are read).
+    scenario : Scenario
+    seed : int
+        Seed of the networks and of the returned generators.
+    optimizer : callable
+        ``parameters -> torch.optim.Optimizer``.
+    unit : str
+        What one update is called in divergence messages (``"iteration"``).
+    total_updates : int
+        Updates the run will make, for those messages.
+    networks : int
+        How many networks to make (DQN: the online and the target network).
+    """
+    envs = make_vector_env(scenario, config.num_envs, config.reward_scale)
+    with seeded_torch(seed):
+        made = [policy._make_network(policy.obs_dim_, policy.n_actions_) for _ in range(networks)]
+    policy.network_ = made[0]
+    log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
+                      eval_episodes=config.eval_episodes, eval_seed=config.eval_seed,
+                      compute_optimum=config.compute_optimum, keep_best=config.keep_best, unit=unit,
+                      total_updates=total_updates)
+    policy.optimum_ = log.optimum
+    return TrainingSetup(envs=envs, networks=made, optimizer=optimizer(made[0].parameters()), log=log,
+                         rng=np.random.default_rng(seed), generator=torch.Generator().manual_seed(seed))
+
+
+def head_layout(owner: str, scenario: Scenario) -> tuple[int, list[int] | None]:
+    """Width of the action mask and ``nvec`` (None for ``Discrete``) of ``scenario``'s action space.
+
+    Raises
+    ------
+    UnsupportedScenarioError
+        The space is neither ``Discrete(n)`` starting at 0 nor a flat ``MultiDiscrete(nvec)``.
+    """
+    space = scenario.action_space
+    if isinstance(space, spaces.Discrete) and int(space.start) == 0:
+        return int(space.n), None
+    if isinstance(space, spaces.MultiDiscrete) and np.asarray(space.nvec).ndim == 1 and not np.any(space.start):
+        nvec = [int(v) for v in space.nvec]
+        return sum(nvec), nvec
+    raise UnsupportedScenarioError(
+        f"{owner} needs a Discrete action space starting at 0 or a flat MultiDiscrete one; scenario "
+        f"{scenario.id!r} has {space}."
+    )
+
+
 # ---------------------------------------------------------------- the fitted policy
 class TorchPolicy(Policy):
     """Base of the torch agents' policies: greedy masked action of a network, and checkpoint hooks.
@@ -502,7 +646,10 @@ class TorchPolicy(Policy):
     Subclasses set ``config_class`` (the agent's config dataclass), implement
     ``_fit`` (calling the agent's ``train``) and ``_make_network(obs_dim,
     n_actions)``; the network's ``scores(x)`` gives one score per action
-    (logits or Q-values), whose feasible argmax is the greedy action.
+    (logits or Q-values), whose feasible argmax is the greedy action. For a
+    ``MultiDiscrete(nvec)`` scenario (a subclass whose ``tags`` accept
+    ``multi_discrete``) the network scores ``sum(nvec)`` values, one block per
+    component, and each component takes its own feasible argmax.
 
     Fitted attributes
     -----------------
@@ -511,15 +658,22 @@ class TorchPolicy(Policy):
     obs_scale_ : ndarray
         Observation scale of the scenario trained on (``observation_scale``).
     obs_dim_, n_actions_ : int
-        Network input and output sizes.
+        Network input and output sizes (``n_actions_``: the width of the
+        action mask, ``sum(nvec)`` for a ``MultiDiscrete`` space).
+    action_nvec_ : list of int or None
+        ``nvec`` of a ``MultiDiscrete`` action space; None for ``Discrete``.
     optimum_ : float or None
         Exact optimal expected cost of the training scenario, if computed.
     learning_curve_ : pandas.DataFrame
         See :class:`TrainingLog`.
     """
 
-    family: ClassVar[str] = "rl"
+    tags: ClassVar[PolicyTags] = PolicyTags(method="rl")
     config_class: ClassVar[type]
+
+    def fit_progress(self, enabled: bool = True) -> contextlib.AbstractContextManager:
+        """A progress bar of env steps (and the gap to the optimum) while :meth:`fit` trains."""
+        return training_progress(enabled)
 
     def _store_params(self, params: Mapping[str, Any]) -> None:
         """``__init__`` helper: keep every hyperparameter verbatim (no work, no validation)."""
@@ -538,17 +692,28 @@ class TorchPolicy(Policy):
 
     # ------------------------------------------------------------ fitting plumbing used by train()
     def _start_fit(self, scenario: Scenario, seed: int | None) -> int:
-        """Do what :meth:`Policy.fit` does before ``_fit``; return the seed to use (``None`` -> 0)."""
-        if not isinstance(scenario.action_space, spaces.Discrete):
-            raise UnsupportedScenarioError(
-                f"{type(self).__name__} needs a discrete action space; scenario {scenario.id!r} has "
-                f"{scenario.action_space}."
-            )
+        """Do what :meth:`Policy.fit` does before ``_fit``; return the seed to use (``None`` -> 0).
+
+        The tags decide which action kinds are accepted (``Policy._begin_fit``);
+        the space itself must then be ``Discrete(n)`` starting at 0 or a flat
+        ``MultiDiscrete(nvec)``, the layouts the network heads are built for.
+        """
         self._begin_fit(scenario, seed)
+        self.n_actions_, self.action_nvec_ = head_layout(type(self).__name__, scenario)
         self.obs_scale_ = observation_scale(scenario)
         self.obs_dim_ = int(np.prod(scenario.observation_space.shape))
-        self.n_actions_ = int(scenario.action_space.n)
         return 0 if seed is None else int(seed)
+
+    @property
+    def action_shape(self) -> tuple[int, ...]:
+        """Shape of one action: ``()`` (Discrete) or ``(len(nvec),)`` (MultiDiscrete)."""
+        nvec = getattr(self, "action_nvec_", None)
+        return () if nvec is None else (len(nvec),)
+
+    def distribution(self, logits: torch.Tensor, mask: torch.Tensor) -> MaskedCategorical | FactorisedMaskedCategorical:
+        """The masked action distribution of actor ``logits`` ``(n, n_actions_)`` (see :func:`masked_distribution`)."""
+        nvec = self.action_nvec_
+        return masked_distribution(logits, mask, None if nvec is None else tuple(nvec))
 
     def _adopt(self, fitted: TorchPolicy) -> None:
         """Take over the fitted attributes of ``fitted`` (what ``train`` returned)."""
@@ -582,16 +747,22 @@ class TorchPolicy(Policy):
 
     # ------------------------------------------------------------ acting
     def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Greedy feasible action per row, for raw (unscaled) scenario observations."""
+        """Greedy feasible action per row, for raw (unscaled) scenario observations.
+
+        Returns ``(n,)`` action indices, or ``(n, len(nvec))`` action vectors
+        for a ``MultiDiscrete`` scenario (each component its own feasible argmax).
+        """
         self._check_fitted()
         obs = np.asarray(observations).reshape(len(observations), -1)
         mask = np.asarray(infos["action_mask"], dtype=bool)
         if mask.shape != (len(obs), self.n_actions_):
             raise bad_value(type(self).__name__, "infos['action_mask']", f"a bool array of shape ({len(obs)}, "
                             f"{self.n_actions_})", f"shape {mask.shape}")
+        nvec = getattr(self, "action_nvec_", None)
         with torch.inference_mode():
             scores = self.network_.scores(torch.from_numpy(scale_observations(obs, self.obs_scale_)))
-            return masked_argmax(scores, torch.from_numpy(mask)).numpy().astype(np.int64)
+            actions = greedy_actions(scores, torch.from_numpy(mask), None if nvec is None else tuple(nvec))
+            return actions.numpy().astype(np.int64)
 
     # ------------------------------------------------------------ persistence hooks (optalloc.io)
     def _state(self) -> dict[str, Any]:
@@ -606,6 +777,8 @@ class TorchPolicy(Policy):
         curve = {k[len(_CURVE_PREFIX):]: np.asarray(v) for k, v in state.items() if k.startswith(_CURVE_PREFIX)}
         super()._load_state({k: v for k, v in state.items() if not k.startswith(_CURVE_PREFIX)})
         self.obs_scale_ = np.asarray(self.obs_scale_, dtype=np.float64)
+        nvec = state.get("action_nvec_")
+        self.action_nvec_ = None if nvec is None else [int(v) for v in np.asarray(nvec).ravel()]
         self.learning_curve_ = pd.DataFrame({c: curve[c] for c in LEARNING_CURVE_COLUMNS})
 
     def _torch_state(self) -> dict[str, torch.Tensor]:
@@ -625,5 +798,7 @@ class TorchPolicy(Policy):
         if int(self.obs_dim_) != obs_dim or np.shape(self.obs_scale_) != (obs_dim,):
             raise ValueError(f"the network reads {self.obs_dim_} inputs (scale of shape {np.shape(self.obs_scale_)}); "
                              f"the scenario's observations have {obs_dim}")
-        if int(self.n_actions_) != scenario.action_space.n:
-            raise ValueError(f"the network scores {self.n_actions_} actions; the scenario has {scenario.action_space.n}")
+        n_actions, nvec = head_layout(type(self).__name__, scenario)
+        if int(self.n_actions_) != n_actions or getattr(self, "action_nvec_", None) != nvec:
+            raise ValueError(f"the network scores {self.n_actions_} actions (components {self.action_nvec_}); the "
+                             f"scenario has {n_actions} (components {nvec})")

@@ -27,7 +27,12 @@ Implementation details
    output 0.01, critic output 1), zero biases.
 4. **Invalid-action masking** (Huang & Ontañón 2022): logits of infeasible
    actions are set to ``-inf`` when sampling, in the log-probabilities and
-   entropy of the update, and at greedy acting.
+   entropy of the update, and at greedy acting. **Vector actions**: for a
+   ``MultiDiscrete(nvec)`` action space the actor's ``sum(nvec)`` logits are
+   split by ``nvec`` into one categorical head per component, each masked
+   by its own slice of ``info["action_mask"]``; the action's log-probability
+   and entropy are the sums over the components (a factorised policy, as
+   CleanRL's ``ppo_multidiscrete_mask.py``). ``Discrete`` actions use one head.
 5. **Rollouts** of ``num_steps`` steps in each of ``num_envs`` episodes
    (``batch_size = num_envs * num_steps`` transitions per iteration),
    ``ceil(total_timesteps / batch_size)`` iterations.
@@ -48,7 +53,8 @@ Implementation details
     masks and actions cross numpy/torch once per step without copies
     (``torch.from_numpy``); no per-episode Python loops.
 15. **Reproducibility.** The network is initialised under
-    ``torch.manual_seed(seed)`` (the global generator is restored after),
+    ``torch.manual_seed(seed)`` (the global generator is restored after;
+    :func:`optalloc.rl.policy.start_training` does the set-up of all agents),
     actions are sampled from a ``torch.Generator`` seeded with ``seed``,
     minibatches shuffled by ``numpy.random.default_rng(seed)`` and the env
     reset with ``seed``: the same seed gives bit-identical weights.
@@ -67,6 +73,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -77,16 +84,14 @@ from optalloc.rl.losses import gae, ppo_loss
 from optalloc.rl.policy import (
     ActorCritic,
     EvaluationConfig,
-    MaskedCategorical,
     ReturnNormalizer,
     TorchPolicy,
-    TrainingLog,
     check_config,
-    make_vector_env,
-    seeded_torch,
+    start_training,
     training_threads,
 )
 from optalloc.scenario import Scenario
+from optalloc.tags import PolicyTags
 
 
 @dataclass
@@ -159,7 +164,7 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
     ----------
     config : PPOConfig
     scenario : Scenario
-        A scenario with a discrete action space.
+        A scenario with a ``Discrete`` or ``MultiDiscrete`` action space.
     seed : int, optional
         Seed of everything random in training (None: 0).
 
@@ -170,29 +175,20 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
     """
     policy = PPOPolicy(**dataclasses.asdict(config))
     seed = policy._start_fit(scenario, seed)
+    N, S, A = config.num_envs, config.num_steps, policy.n_actions_
+    batch_size = N * S
+    minibatch_size = batch_size // config.num_minibatches
+    num_iterations = -(-config.total_timesteps // batch_size)
     with training_threads(1):
         # TRY NOT TO MODIFY: seeding and setup
-        rng = np.random.default_rng(seed)
-        gen = torch.Generator().manual_seed(seed)
-        envs = make_vector_env(scenario, config.num_envs, config.reward_scale)
-        with seeded_torch(seed):
-            agent = policy._make_network(policy.obs_dim_, policy.n_actions_)
-        policy.network_ = agent
-        optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
-        N, S, A = config.num_envs, config.num_steps, policy.n_actions_
-        batch_size = N * S
-        minibatch_size = batch_size // config.num_minibatches
-        num_iterations = -(-config.total_timesteps // batch_size)
-        log = TrainingLog(policy, scenario, total_steps=config.total_timesteps, eval_interval=config.eval_interval,
-                          eval_episodes=config.eval_episodes,
-                          eval_seed=config.eval_seed, compute_optimum=config.compute_optimum,
-                          keep_best=config.keep_best, unit="iteration", total_updates=num_iterations)
-        policy.optimum_ = log.optimum
+        setup = start_training(policy, config, scenario, seed, unit="iteration", total_updates=num_iterations,
+                               optimizer=lambda params: torch.optim.Adam(params, lr=config.learning_rate, eps=1e-5))
+        envs, (agent,), optimizer, log, rng, gen = setup
 
-        # ALGO LOGIC: rollout storage
+        # ALGO LOGIC: rollout storage (an action is an index, or one value per component)
         obs = torch.zeros((S, N, policy.obs_dim_))
         masks = torch.zeros((S, N, A), dtype=torch.bool)
-        actions = torch.zeros((S, N), dtype=torch.int64)
+        actions = torch.zeros((S, N, *policy.action_shape), dtype=torch.int64)
         logprobs = torch.zeros((S, N))
         rewards = torch.zeros((S, N))
         dones = torch.zeros((S, N))
@@ -216,7 +212,7 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
                 dones[step] = next_done
                 # ALGO LOGIC: action logic
                 with torch.no_grad():
-                    dist = MaskedCategorical(agent.actor(next_obs), next_mask)
+                    dist = policy.distribution(agent.actor(next_obs), next_mask)
                     action = dist.sample(gen)
                     logprobs[step] = dist.log_prob(action)
                     values[step] = agent.value(next_obs)
@@ -248,7 +244,7 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
             b_obs = obs.reshape(batch_size, -1)
             b_masks = masks.reshape(batch_size, A)
             b_logprobs = logprobs.reshape(-1)
-            b_actions = actions.reshape(-1)
+            b_actions = actions.reshape(batch_size, *policy.action_shape)
             b_advantages = advantages.reshape(-1)
             b_returns = returns.reshape(-1)
             b_values = values.reshape(-1)
@@ -259,7 +255,7 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
                 approx_kl = torch.zeros(())
                 for start in range(0, batch_size - minibatch_size + 1, minibatch_size):
                     mb = order[start:start + minibatch_size]
-                    dist = MaskedCategorical(agent.actor(b_obs[mb]), b_masks[mb])
+                    dist = policy.distribution(agent.actor(b_obs[mb]), b_masks[mb])
                     newlogprob = dist.log_prob(b_actions[mb])
                     entropy = dist.entropy()
                     newvalue = agent.value(b_obs[mb])
@@ -286,9 +282,12 @@ def train(config: PPOConfig, scenario: Scenario, seed: int | None = None) -> PPO
 class PPOPolicy(TorchPolicy):
     """Greedy policy of a PPO-trained actor; ``fit`` runs :func:`train`.
 
-    Parameters are the fields of :class:`PPOConfig` (same names, defaults and meaning).
+    Parameters are the fields of :class:`PPOConfig` (same names, defaults and meaning). On a
+    ``MultiDiscrete`` scenario the actor has one masked categorical head per component
+    (implementation detail 4).
     """
 
+    tags: ClassVar[PolicyTags] = PolicyTags(method="rl", action_kinds=frozenset({"discrete", "multi_discrete"}))
     config_class = PPOConfig
 
     def __init__(

@@ -14,6 +14,14 @@ Two classes:
     ``DummyVecEnv`` of ``n_envs`` :class:`AllocationEnv` copies and wraps the
     trained model. Registered as ``"sb3-ppo"``.
 
+Action spaces
+-------------
+``Discrete(n)`` and flat ``MultiDiscrete(nvec)`` scenarios (both starting at
+0, SB3's convention); stable-baselines3's PPO and A2C have a MultiDiscrete
+head (one categorical per component), its DQN does not. Feasibility is
+judged by :func:`optalloc.actions.mask_rows`, the rule of
+:func:`optalloc.actions.check_actions` that evaluation and the envs apply.
+
 Acting
 ------
 ``act_batch`` receives the scenario's raw (unscaled) observations, scales them
@@ -29,7 +37,7 @@ their greedy action can be infeasible. What happens then is set by the
 ``mask_fallback`` hyperparameter:
 
 ``"raise"`` (default)
-    :class:`~optalloc.evaluation.InfeasibleActionError` naming the row, the
+    :class:`~optalloc.exceptions.InfeasibleActionError` naming the row, the
     action, the raw observation and the feasible actions. An infeasible action
     is never clipped or replaced silently.
 ``"best_feasible"``
@@ -39,7 +47,9 @@ their greedy action can be infeasible. What happens then is set by the
     normalised log-probabilities ``.logits`` so that tiny probabilities do not
     tie at 0.0 as ``.probs`` would; on-policy models: PPO, A2C) or of highest
     Q-value (``model.policy.q_net(obs)``; DQN). Ties go to the smallest action
-    index. Rows whose predicted action is feasible keep it.
+    index. For ``MultiDiscrete`` actions each component takes its own most
+    probable feasible value (the mode of SB3's factorised distribution under
+    the per-component mask). Rows whose predicted action is feasible keep it.
 
 Training caveat
 ---------------
@@ -93,12 +103,26 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from optalloc.evaluation import InfeasibleActionError
-from optalloc.exceptions import ConfigurationError, OptallocError, UnsupportedScenarioError, bad_value
+from optalloc.actions import feasible_choices, mask_rows
+from optalloc.exceptions import (
+    ConfigurationError,
+    InfeasibleActionError,
+    OptallocError,
+    bad_value,
+)
 from optalloc.policy import Policy
 from optalloc.rl.env import AllocationEnv
-from optalloc.rl.policy import DivergenceGuard, observation_scale, scale_observations, training_threads
+from optalloc.rl.policy import (
+    DivergenceGuard,
+    greedy_actions,
+    head_layout,
+    observation_scale,
+    scale_observations,
+    seeded_torch,
+    training_threads,
+)
 from optalloc.scenario import Scenario
+from optalloc.tags import PolicyTags
 
 #: Values of the ``mask_fallback`` hyperparameter.
 MASK_FALLBACKS = ("raise", "best_feasible")
@@ -116,22 +140,16 @@ def isolated_global_rngs() -> Iterator[None]:
     """
     python_state, numpy_state = random.getstate(), np.random.get_state()
     try:
-        with torch.random.fork_rng(devices=[]):
+        with seeded_torch(None):
             yield
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
 
 
-def _check_discrete(owner: str, scenario: Scenario) -> int:
-    """Number of actions of ``scenario``'s ``Discrete(n, start=0)`` action space (else a clear error)."""
-    space = scenario.action_space
-    if not isinstance(space, spaces.Discrete) or int(space.start) != 0:
-        raise UnsupportedScenarioError(
-            f"{owner} needs a Discrete action space starting at 0 (stable-baselines3's convention); "
-            f"scenario {scenario.id!r} has {space}."
-        )
-    return int(space.n)
+def _action_space(n_actions: int, nvec: list[int] | None) -> spaces.Space:
+    """The scenario's action space from the fitted sizes: ``Discrete(n)`` or ``MultiDiscrete(nvec)``."""
+    return spaces.Discrete(n_actions) if nvec is None else spaces.MultiDiscrete(nvec)
 
 
 class SB3Policy(Policy):
@@ -144,7 +162,7 @@ class SB3Policy(Policy):
     ----------
     mask_fallback : {"raise", "best_feasible"}
         What to do when the model's greedy action is masked out:
-        ``"raise"`` raises :class:`~optalloc.evaluation.InfeasibleActionError`;
+        ``"raise"`` raises :class:`~optalloc.exceptions.InfeasibleActionError`;
         ``"best_feasible"`` takes the feasible action of highest probability
         (PPO, A2C) or Q-value (DQN).
 
@@ -155,7 +173,11 @@ class SB3Policy(Policy):
     obs_scale_ : ndarray of float64, shape (obs_dim,)
         What raw observations are divided by (``scenario.observation_scale``).
     obs_dim_, n_actions_ : int
-        Observation length and number of actions.
+        Observation length and width of the action mask (the number of
+        actions, or ``sum(nvec)`` for a ``MultiDiscrete(nvec)`` scenario).
+    action_nvec_ : list of int or None
+        ``nvec`` of a ``MultiDiscrete`` scenario (SB3 PPO and A2C support such
+        spaces, one categorical per component); None for ``Discrete``.
 
     Examples
     --------
@@ -171,7 +193,9 @@ class SB3Policy(Policy):
     ['sb3', 'dp']
     """
 
-    family: ClassVar[str] = "rl"
+    # Plain SB3 samples every action in training: it does not honour masks (see "Training caveat").
+    tags: ClassVar[PolicyTags] = PolicyTags(method="rl", action_kinds=frozenset({"discrete", "multi_discrete"}),
+                                            honours_masks=False)
 
     def __init__(self, mask_fallback: str = "raise") -> None:
         self.mask_fallback = mask_fallback
@@ -226,7 +250,8 @@ class SB3Policy(Policy):
                 f"The 'scenario' parameter of {type(self).__name__} must be an optalloc Scenario. "
                 f"Got {type(scenario).__name__} instead."
             )
-        self.n_actions_ = _check_discrete(type(self).__name__, scenario)
+        # SB3's Discrete and MultiDiscrete heads both start at 0: the layouts optalloc's own agents take.
+        self.n_actions_, self.action_nvec_ = head_layout(type(self).__name__, scenario)
         self.obs_scale_ = observation_scale(scenario)
         self.obs_dim_ = int(np.prod(scenario.observation_space.shape))
         self.scenario_spec_ = scenario.spec()
@@ -242,11 +267,11 @@ class SB3Policy(Policy):
                 f"{self.scenario_spec_['id']!r}, whose AllocationEnv observations have shape ({self.obs_dim_},)."
             )
         action_space = getattr(model, "action_space", None)
-        if action_space is not None and not (isinstance(action_space, spaces.Discrete)
-                                             and int(action_space.n) == self.n_actions_):
+        expected = _action_space(self.n_actions_, self.action_nvec_)
+        if action_space is not None and action_space != expected:
             raise ConfigurationError(
                 f"The model's action space {action_space} does not match scenario "
-                f"{self.scenario_spec_['id']!r}, which has Discrete({self.n_actions_})."
+                f"{self.scenario_spec_['id']!r}, which has {expected}."
             )
         if self.mask_fallback == "best_feasible":
             network = getattr(model, "policy", model)
@@ -282,11 +307,12 @@ class SB3Policy(Policy):
         observations : ndarray, shape (n, obs_dim)
             Raw (unscaled) scenario observations.
         infos : dict of ndarray
-            ``action_mask``: bool ``(n, n_actions)`` of feasible actions.
+            ``action_mask``: bool ``(n, n_actions)`` of feasible actions (``n_actions = sum(nvec)``,
+            the components' masks side by side, for a ``MultiDiscrete(nvec)`` scenario).
 
         Returns
         -------
-        ndarray of int64, shape (n,)
+        ndarray of int64, shape (n,) or (n, len(nvec))
 
         Raises
         ------
@@ -301,47 +327,62 @@ class SB3Policy(Policy):
         if mask.shape != (n, self.n_actions_):
             raise bad_value(type(self).__name__, "infos['action_mask']",
                             f"a bool array of shape ({n}, {self.n_actions_})", f"shape {mask.shape}")
+        space = _action_space(self.n_actions_, self.action_nvec_)
+        shape = (n,) if self.action_nvec_ is None else (n, len(self.action_nvec_))
         scaled = scale_observations(obs, self.obs_scale_)
         predicted, _ = self.model_.predict(scaled, deterministic=True)
-        actions = np.asarray(predicted).reshape(-1)
-        if actions.shape != (n,) or actions.dtype.kind not in "iu":
+        actions = np.asarray(predicted)
+        if actions.size != int(np.prod(shape)) or actions.dtype.kind not in "iu":
             raise InfeasibleActionError(
-                f"Policy {self.name}: the model's predict returned {np.asarray(predicted)!r} for {n} observation(s); "
-                f"expected {n} integer action(s)."
+                f"Policy {self.name}: the model's predict returned {actions!r} for {n} observation(s); "
+                f"expected {n} integer action(s) in {space}."
             )
-        actions = actions.astype(np.int64)
-        inside = (actions >= 0) & (actions < self.n_actions_)
-        feasible = inside.copy()
-        feasible[inside] = mask[np.flatnonzero(inside), actions[inside]]
+        actions = actions.reshape(shape).astype(np.int64)
+        # The feasibility rule of evaluation and the envs (optalloc.actions), row by row for the fallback.
+        feasible = mask_rows(space, mask, actions)
         if feasible.all():
             return actions
         bad = np.flatnonzero(~feasible)
-        if not mask[bad].any(axis=1).all():
-            row = int(bad[~mask[bad].any(axis=1)][0])
-            raise InfeasibleActionError(f"Policy {self.name}: row {row} of the batch has no feasible action.")
+        choices = {int(i): feasible_choices(space, mask[i]) for i in bad}
+        empty = [i for i, c in choices.items() if not c or (self.action_nvec_ is not None and not all(c))]
+        if empty:
+            raise InfeasibleActionError(f"Policy {self.name}: row {empty[0]} of the batch has no feasible action.")
         if self.mask_fallback != "best_feasible":
             i = int(bad[0])
-            why = "info['action_mask'] rules out" if inside[i] else f"is outside Discrete({self.n_actions_})"
+            chosen = actions[i].tolist()
+            inside = space.contains(actions[i] if self.action_nvec_ is not None else int(actions[i]))
+            why = "info['action_mask'] rules out" if inside else f"is outside {space}"
             raise InfeasibleActionError(
-                f"Policy {self.name}: the stable-baselines3 model chose action {int(actions[i])} for row {i} "
+                f"Policy {self.name}: the stable-baselines3 model chose action {chosen} for row {i} "
                 f"(raw observation {obs[i].tolist()}), which {why}; feasible actions: "
-                f"{np.flatnonzero(mask[i]).tolist()} ({len(bad)} of {n} row(s) affected). SB3's agents do not "
+                f"{choices[i]} ({len(bad)} of {n} row(s) affected). SB3's agents do not "
                 f"see the mask. Set mask_fallback='best_feasible' to take the model's most probable (highest-Q) "
                 f"feasible action instead, or train a masked agent (policy 'ppo')."
             )
-        scores = np.where(mask[bad], self._action_scores(scaled[bad]), -np.inf)
-        actions[bad] = np.argmax(scores, axis=1)
+        # Best feasible action: the factorised distribution's mode under a per-component mask is the
+        # per-component masked argmax (one block of scores per component).
+        scores = torch.from_numpy(self._action_scores(scaled[bad]))
+        nvec = None if self.action_nvec_ is None else tuple(self.action_nvec_)
+        actions[bad] = greedy_actions(scores, torch.from_numpy(mask[bad]), nvec).numpy()
         return actions
 
     def _action_scores(self, scaled: np.ndarray) -> np.ndarray:
-        """Per-action scores ``(m, n_actions)`` of scaled observations: log-probabilities, or Q-values for DQN."""
+        """Per-action scores ``(m, n_actions)`` of scaled observations: log-probabilities, or Q-values for DQN.
+
+        For a ``MultiDiscrete`` model (SB3's ``MultiCategoricalDistribution``, one ``Categorical``
+        per component) the components' log-probabilities side by side, ``(m, sum(nvec))``.
+        """
         network = getattr(self.model_, "policy", self.model_)
         with torch.no_grad():
             obs_tensor, _ = network.obs_to_tensor(scaled)
             if hasattr(network, "q_net"):
                 scores = network.q_net(obs_tensor)
             else:
-                scores = network.get_distribution(obs_tensor).distribution.logits
+                distribution = network.get_distribution(obs_tensor).distribution
+                if isinstance(distribution, (list, tuple)):
+                    scores = torch.cat([d.logits for d in distribution], dim=1)
+                else:
+                    scores = distribution.logits
         return scores.detach().cpu().numpy().astype(np.float64)
 
     # ------------------------------------------------------------ persistence hooks (optalloc.io)
@@ -353,6 +394,8 @@ class SB3Policy(Policy):
         super()._load_state(state)
         self.obs_scale_ = np.asarray(self.obs_scale_, dtype=np.float64)
         self.obs_dim_, self.n_actions_ = int(self.obs_dim_), int(self.n_actions_)
+        nvec = state.get("action_nvec_")
+        self.action_nvec_ = None if nvec is None else [int(v) for v in np.asarray(nvec).ravel()]
 
     def _torch_state(self) -> dict[str, torch.Tensor]:
         """The SB3 policy network's ``state_dict`` (saved as ``state.pt``)."""
@@ -440,7 +483,7 @@ class SB3PPOPolicy(SB3Policy):
     mask_fallback : {"raise", "best_feasible"}
         What to do when the model's greedy action is masked out (SB3 PPO does
         not mask): ``"raise"`` raises
-        :class:`~optalloc.evaluation.InfeasibleActionError`; ``"best_feasible"``
+        :class:`~optalloc.exceptions.InfeasibleActionError`; ``"best_feasible"``
         takes the feasible action of highest probability.
 
     Attributes

@@ -7,10 +7,16 @@ in a Python loop. Observations, actions, rewards and the action mask are
 exactly those of the single environment (see :mod:`optalloc.rl.env`), batched:
 
 * observations ``(num_envs, obs_dim)`` ``float32``;
-* actions ``(num_envs,)`` integers (``MultiDiscrete`` action space);
+* actions ``(num_envs,)`` integers for a ``Discrete`` scenario, ``(num_envs,
+  len(nvec))`` for a ``MultiDiscrete(nvec)`` one (``action_space`` is the
+  batched ``MultiDiscrete``); infeasible ones raise
+  :class:`~optalloc.exceptions.InfeasibleActionError` through
+  :func:`optalloc.actions.check_actions`, the rule evaluation applies;
 * rewards ``(num_envs,)`` ``float64``, ``-reward_scale * discount**t * cost_t``;
-* ``infos["action_mask"]`` ``(num_envs, n_actions)`` bool, with the
-  ``infos["_action_mask"]`` presence mask of Gymnasium's vector info convention.
+* ``infos["action_mask"]`` ``(num_envs, n_actions)`` bool (``sum(nvec)``
+  columns, the components' masks side by side, for ``MultiDiscrete``) and ``infos["epoch"]``
+  ``(num_envs,)`` int, each with the ``infos["_<key>"]`` presence mask of
+  Gymnasium's vector info convention.
 
 Autoreset: ``AutoresetMode.SAME_STEP``
     All episodes have the scenario's fixed horizon and end together. The
@@ -46,9 +52,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from optalloc.actions import check_actions
 from optalloc.exceptions import ConfigurationError
 from optalloc.rl.env import (
-    check_discrete_actions,
     check_noise,
     check_stream,
     discount_weights,
@@ -119,6 +125,7 @@ class AllocationVectorEnv(VectorEnv):
         self.reward_scale = resolve_reward_scale(scenario, reward_scale)
         self.single_observation_space, self._scale = scaled_observation_space(scenario)
         self.single_action_space = scenario.action_space
+        self._subject = f"The actions given to AllocationVectorEnv.step (scenario {scenario.id})"
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._weights = discount_weights(scenario)
@@ -155,7 +162,7 @@ class AllocationVectorEnv(VectorEnv):
 
         Parameters
         ----------
-        actions : array_like of int, shape (num_envs,)
+        actions : array_like of int, shape (num_envs,) or (num_envs, len(nvec))
 
         Returns
         -------
@@ -165,8 +172,9 @@ class AllocationVectorEnv(VectorEnv):
         if self._state is None or self.noise is None:
             raise gym.error.ResetNeeded("Call reset() before step().")
         t, n = self._t, self.num_envs
-        actions = check_discrete_actions(self.scenario, self.single_action_space, np.asarray(actions), self._mask_now, t,
-                                         who="sub-environment")
+        actions = np.asarray(actions)
+        check_actions(self._subject, self.single_action_space, actions, self._mask_now, t)
+        actions = actions.astype(np.int64, copy=False)  # the dynamics get int64 whatever integer type came in
         state, cost, step_info = self.scenario.step(t, self._state, actions, self.scenario.noise_at(self.noise, t))
         rewards = reward_from_cost(cost, self._weights[t], self.reward_scale)
         infos = {**step_info, "stage_cost": np.asarray(cost, dtype=np.float64)}
@@ -174,10 +182,12 @@ class AllocationVectorEnv(VectorEnv):
         if t + 1 < self.scenario.horizon:
             self._state, self._t = state, t + 1
             infos["action_mask"] = self._mask(t + 1, state)
+            infos["epoch"] = np.full(n, t + 1, dtype=np.int64)
             return self._observe(t + 1, state), rewards, np.zeros(n, dtype=bool), truncations, _vector_info(infos, n)
         # Terminal step of every sub-environment: same-step autoreset.
         final_obs = self._observe(t + 1, state)
         infos["action_mask"] = self._mask(t + 1, state)
+        infos["epoch"] = np.full(n, t + 1, dtype=np.int64)
         observations, reset_infos = self._start_batch(None)
         reset_infos["final_obs"] = np.empty(n, dtype=object)
         reset_infos["final_obs"][:] = list(final_obs)
@@ -197,7 +207,8 @@ class AllocationVectorEnv(VectorEnv):
         self.noise = noise
         self._t = 0
         self._state = self.scenario.initial_state(self.num_envs)
-        return self._observe(0, self._state), _vector_info({"action_mask": self._mask(0, self._state)}, self.num_envs)
+        return self._observe(0, self._state), _vector_info(
+            {"action_mask": self._mask(0, self._state), "epoch": np.zeros(self.num_envs, dtype=np.int64)}, self.num_envs)
 
     def _observe(self, t: int, state: State) -> np.ndarray:
         return (self.scenario.observe(t, state) / self._scale).astype(np.float32)

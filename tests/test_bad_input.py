@@ -105,7 +105,7 @@ CLI_CASES = [
     ("numbers", lambda d: ["evaluate", *S, "--policy", "complaint:delta=nan"],
      "'delta' parameter of ComplaintPolicy must be"),
     ("numbers", lambda d: ["evaluate", *S, "--policy", "milp:time_limit=inf"],
-     "'time_limit' parameter of MILPPolicy must be a finite number. Got inf"),
+     "'time_limit' parameter of OpenLoopPolicy must be a finite number. Got inf"),
     ("numbers", lambda d: ["evaluate", *S, "--policy", "rigid", "--episodes", "1000000000"],
      "Evaluating 1,000,000,000 episodes x 3 epochs would need about"),
     ("numbers", lambda d: ["evaluate", *S, "--policy", "rigid:train_episodes=10000000000"],

@@ -1,32 +1,53 @@
-"""Suite runner: results do not depend on the number of worker processes."""
+"""Suite runner: results do not depend on the number of worker processes; suite files are checked.
+
+On the toy scenarios; the test policies of ``toy_family.simple_policies`` are
+registered here for each test, and in spawned workers through an entry point.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from toy_family.scenario import brute_force_optimum
+from toy_family.simple_policies import install_entry_points, register_for_test
 
+import optalloc as oa
 from optalloc.bench import load_suite, run_suite
 from optalloc.exceptions import ConfigurationError, UnknownIdError
+
+
+@pytest.fixture
+def toy_policies(monkeypatch):
+    """The simple toy policies, registered for this test only."""
+    register_for_test(monkeypatch)
+
+
+@pytest.fixture
+def toy_in_workers(toy_policies, tmp_path_factory, monkeypatch):
+    """Spawned workers start a fresh interpreter: they find the toy family and policies through an entry point."""
+    monkeypatch.syspath_prepend(str(install_entry_points(tmp_path_factory.mktemp("site"))))
+
 
 SUITE = """
 name = "workers"
 episodes = 12
 seeds = [4]
 [[scenarios]]
-id = "beds/stochastic-v0"
+id = "toy/walk-v0"
 overrides = {horizon = 5}
 [[policies]]
 id = "dp"
 [[policies]]
-id = "complaint"
-params = {train_episodes = 10, grid_size = 5}
+id = "toy-toward"
+name = "grid"
+params = {train_episodes = 10}
 [[policies]]
 id = "hindsight"
 """
 
 
-def test_same_numbers_with_one_or_two_workers(tmp_path):
+def test_same_numbers_with_one_or_two_workers(tmp_path, toy_in_workers):
     path = tmp_path / "s.toml"
     path.write_text(SUITE)
     suite = load_suite(path)
@@ -35,22 +56,25 @@ def test_same_numbers_with_one_or_two_workers(tmp_path):
     cols = ["policy", "mean_cost", "ci95", "diff_vs_dp", "diff_ci95", "gap_to_bound_pct", "bound"]
     pd.testing.assert_frame_equal(one.summary[cols], two.summary[cols])
     np.testing.assert_array_equal(one.episodes["total_cost"], two.episodes["total_cost"])
-    pd.testing.assert_frame_equal(one.yearly, two.yearly)
+    pd.testing.assert_frame_equal(one.epochs, two.epochs)
     assert one.summary["bound_kind"].iloc[0] == "exact optimum (dp)"
-    assert len(one.yearly) == 3 * 5
+    walk = oa.make_scenario("toy/walk-v0", horizon=5)
+    assert one.summary["bound"].iloc[0] == pytest.approx(brute_force_optimum(walk), rel=1e-12)
+    # One row per policy, action component (left, right) and epoch.
+    assert len(one.epochs) == 3 * len(walk.action_table().components) * 5
 
 
 @pytest.mark.parametrize(
     ("text", "error", "pattern"),
     [
-        ("episodes = -1\n[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dp'", ConfigurationError, "'episodes'"),
-        ("[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dpp'", UnknownIdError, "Did you mean 'dp'"),
-        ("[[scenarios]]\nid='beds/seed002-v0'\nover = 1\n[[policies]]\nid='dp'", ConfigurationError,
+        ("episodes = -1\n[[scenarios]]\nid='toy/walk-v0'\n[[policies]]\nid='dp'", ConfigurationError, "'episodes'"),
+        ("[[scenarios]]\nid='toy/walk-v0'\n[[policies]]\nid='dpp'", UnknownIdError, "Did you mean 'dp'"),
+        ("[[scenarios]]\nid='toy/walk-v0'\nover = 1\n[[policies]]\nid='dp'", ConfigurationError,
          "unknown key 'over' in \\[\\[scenarios\\]\\]; .* did you mean 'overrides'"),
-        ("[[scenarios]]\nid='beds/seed002-v0'", ConfigurationError, "'policies' must be a non-empty list"),
+        ("[[scenarios]]\nid='toy/walk-v0'", ConfigurationError, "'policies' must be a non-empty list"),
         ("name = [", ConfigurationError, "not valid TOML"),
-        ("seeds = [-1]\n[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dp'", ConfigurationError, "'seeds'"),
-        ("reference = 'x'\n[[scenarios]]\nid='beds/seed002-v0'\n[[policies]]\nid='dp'", ConfigurationError,
+        ("seeds = [-1]\n[[scenarios]]\nid='toy/walk-v0'\n[[policies]]\nid='dp'", ConfigurationError, "'seeds'"),
+        ("reference = 'x'\n[[scenarios]]\nid='toy/walk-v0'\n[[policies]]\nid='dp'", ConfigurationError,
          "'reference' must be one of"),
     ],
 )
@@ -65,9 +89,9 @@ def test_train_seeds_expand_into_named_cells(tmp_path):
     path = tmp_path / "t.toml"
     path.write_text("""
 [[scenarios]]
-id = "beds/seed002-v0"
+id = "toy/walk-v0"
 [[policies]]
-id = "rigid"
+id = "dp"
 name = "r"
 train_seeds = [3, 7]
 """)
@@ -78,22 +102,27 @@ train_seeds = [3, 7]
         load_suite(path)
 
 
-def test_training_seed_cells_share_the_evaluation_paths(tmp_path):
-    """A fixed policy under two training seeds is scored on identical paths: identical costs."""
+def test_training_seed_cells_share_the_evaluation_paths(tmp_path, toy_policies):
+    """A fixed policy under two training seeds is scored on identical paths: identical costs, the sampled ones."""
     path = tmp_path / "t.toml"
     path.write_text("""
 episodes = 8
 [[scenarios]]
-id = "beds/stochastic-v0"
+id = "toy/walk-v0"
 overrides = {horizon = 4}
 [[policies]]
-id = "rigid"
-params = {k = 3}
+id = "toy-toward"
+name = "toward"
+params = {cell = 3}
 train_seeds = [0, 1]
 """)
     result = run_suite(load_suite(path), workers=1, progress=False)
     costs = result.episodes.pivot(index="episode", columns="policy", values="total_cost")
-    np.testing.assert_array_equal(costs["rigid[seed 0]"], costs["rigid[seed 1]"])
+    np.testing.assert_array_equal(costs["toward[seed 0]"], costs["toward[seed 1]"])
+    # The paths are those of the suite's evaluation seed (0): from 0, cells 1, 2, 3, 3 at 0.3 a step.
+    targets = oa.make_scenario("toy/walk-v0", horizon=4).sample_noise(0, 8)["target"]
+    by_hand = (np.abs(np.array([1, 2, 3, 3]) - targets) + 0.3 * np.array([1, 1, 1, 0])).sum(axis=1)
+    np.testing.assert_allclose(costs["toward[seed 0]"], by_hand, rtol=1e-12)
 
 
 def test_same_scenario_with_other_overrides_stays_apart(tmp_path):
@@ -101,16 +130,17 @@ def test_same_scenario_with_other_overrides_stays_apart(tmp_path):
     path.write_text("""
 episodes = 5
 [[scenarios]]
-id = "beds/seed002-v0"
+id = "toy/walk-v0"
 overrides = {horizon = 3}
 [[scenarios]]
-id = "beds/seed002-v0"
+id = "toy/walk-v0"
 overrides = {horizon = 6}
 [[policies]]
-id = "rigid"
-params = {k = 2}
+id = "dp"
 """)
     summary = run_suite(load_suite(path), workers=1, progress=False).summary
-    assert list(summary["scenario"]) == ['beds/seed002-v0 {"horizon": 3}', 'beds/seed002-v0 {"horizon": 6}']
-    short, long = summary["mean_cost"]
-    assert long > short  # six years of beds and shortage cost more than three
+    assert list(summary["scenario"]) == ['toy/walk-v0 {"horizon": 3}', 'toy/walk-v0 {"horizon": 6}']
+    # Each cell's bound is the optimum of its own horizon.
+    expected = [brute_force_optimum(oa.make_scenario("toy/walk-v0", horizon=h)) for h in (3, 6)]
+    np.testing.assert_allclose(summary["bound"], expected, rtol=1e-12)
+    assert expected[1] > expected[0]

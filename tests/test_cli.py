@@ -67,7 +67,7 @@ def test_bench_run(capsys, tmp_path):
     frame = pd.read_csv(out_csv)
     assert len(frame) == 4 and set(frame["seed"]) == {0, 1}
     assert len(pd.read_csv(tmp_path / "out-episodes.csv")) == 2 * 2 * 10
-    assert len(pd.read_csv(tmp_path / "out-yearly.csv")) == 2 * 2 * 4
+    assert len(pd.read_csv(tmp_path / "out-epochs.csv")) == 2 * 2 * 4
     for seed in (0, 1):
         for kind in ("costs", "actions"):
             png = tmp_path / f"out-beds_seed002-v0_horizon_4-seed{seed}-{kind}.png"
@@ -116,9 +116,9 @@ def test_console_script_help():
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
 
 
-def test_solve_then_evaluate_the_saved_policy(capsys, tmp_path):
+def test_fit_then_evaluate_the_saved_policy(capsys, tmp_path):
     out = tmp_path / "dp.zip"
-    code, text, _ = run(capsys, "solve", "--scenario", "beds/stochastic-v0", "--set", "horizon=4",
+    code, text, _ = run(capsys, "fit", "--scenario", "beds/stochastic-v0", "--set", "horizon=4",
                         "--policy", "dp", "--out", str(out), "--json")
     report = json.loads(text)
     assert code == 0 and out.exists() and report["expected_cost"] > 0

@@ -1,20 +1,27 @@
-"""``optalloc describe``: parameter tables read from the code's own documentation."""
+"""``optalloc describe``: parameter tables read from the code's own documentation.
+
+On the toy scenarios (with a preset registered here) and the simple toy
+policies; the tables of the beds presets and policies are checked in
+tests/families/beds/test_beds_describe.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+from toy_family.scenario import PoolParams, WalkParams
+from toy_family.simple_policies import TESTS_FOLDER, install_entry_points, register_for_test
 
-import optalloc as oa
 from optalloc import describe as d
 from optalloc.cli import main
 from optalloc.exceptions import DependencyNotInstalled, UnknownIdError
 from optalloc.policy import Policy
-from optalloc.registry import POLICIES, SCENARIOS, make_policy
+from optalloc.registry import POLICIES, SCENARIOS, ScenarioSpec, make_policy
 
 BLOCK_OPTIONAL = """
 import sys
@@ -26,6 +33,24 @@ sys.meta_path.insert(0, Block())
 """
 
 
+#: A preset of the walk: what a family's registered variant of a scenario is. Large numbers show grouped digits.
+FAR = ScenarioSpec("toy/walk-far-v0", "toy_family.scenario:WalkScenario",
+                   {"scenario_id": "toy/walk-far-v0", "size": 20_000, "start": 4, "step_cost": 12_500.0},
+                   "A long walk from cell 4")
+
+
+@pytest.fixture
+def far_walk(monkeypatch) -> str:
+    """The id of :data:`FAR`, registered for this test only."""
+    monkeypatch.setitem(SCENARIOS, FAR.id, FAR)
+    return FAR.id
+
+
+@pytest.fixture
+def toy_policies(monkeypatch):
+    register_for_test(monkeypatch)
+
+
 def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -33,22 +58,24 @@ def run(capsys, *argv):
 
 
 # ---------------------------------------------------------------- tables
-def test_scenario_table_has_preset_value_default_and_meaning():
-    table = d.describe_scenario("beds/stochastic-v0").set_index("parameter")
-    scenario = oa.make_scenario("beds/stochastic-v0")
-    assert list(table.index) == [f.name for f in dataclasses.fields(scenario.params_class)]
-    assert table.loc["surge_probability", "value"] == 0.1
-    assert table.loc["surge_probability", "default"] == 0.0
-    assert "surge" in table.loc["surge_probability", "meaning"]
-    assert table.loc["shortage_cost", "meaning"] == "Cost per unattended patient-day [taka]."
-    # Values keep their Python types: 30 stays an int, None stays None.
-    assert table.loc["horizon", "value"] == 30 and isinstance(table.loc["horizon", "value"], int)
-    assert table.loc["max_beds", "default"] is None
+def test_scenario_table_has_preset_value_default_and_meaning(far_walk):
+    table = d.describe_scenario(far_walk).set_index("parameter")
+    assert list(table.index) == [f.name for f in dataclasses.fields(WalkParams)]
+    assert table.loc["start", "value"] == 4 and table.loc["start", "default"] == 0
+    assert table.loc["step_cost", "value"] == 12_500.0 and table.loc["step_cost", "default"] == 0.3
+    assert table.loc["step_cost", "meaning"] == "Cost of one move left or right [EUR]."
+    # Values keep their Python types: 20_000 stays an int, a tuple stays a tuple.
+    assert table.loc["size", "value"] == 20_000 and isinstance(table.loc["size", "value"], int)
+    pool = d.describe_scenario("toy/pool-v0").set_index("parameter")
+    assert list(pool.index) == [f.name for f in dataclasses.fields(PoolParams)]
+    assert pool.loc["short_cost", "default"] == (4.0, 1.5) and isinstance(pool.loc["short_cost", "value"], tuple)
 
 
-def test_seed_preset_values_are_the_defaults():
-    table = d.describe_scenario("beds/seed002-v0")
+def test_values_differ_from_the_defaults_exactly_where_the_preset_sets_them(far_walk):
+    table = d.describe_scenario("toy/walk-v0")  # registered without presets
     assert table["value"].tolist() == table["default"].tolist()
+    far = d.describe_scenario(far_walk)
+    assert set(far.loc[far["value"] != far["default"], "parameter"]) == set(FAR.kwargs) - {"scenario_id"}
 
 
 def test_rl_policy_table_comes_from_its_config_dataclass():
@@ -62,13 +89,17 @@ def test_rl_policy_table_comes_from_its_config_dataclass():
     assert list(table.index) == make_policy("ppo")._param_names()
 
 
-def test_policy_table_comes_from_the_docstring_parameters_section():
-    table = d.describe_policy("rigid").set_index("parameter")
-    assert list(table.index) == ["k", "train_episodes"]
-    assert table.loc["k", "default"] is None and table.loc["train_episodes", "default"] == 200
-    assert table.loc["train_episodes", "meaning"] == "Training paths used by the grid search."
-    # reStructuredText markup is dropped: ``k`` -> k.
-    assert "every feasible k on train_episodes" in table.loc["k", "meaning"]
+def test_policy_table_comes_from_the_docstring_parameters_section(toy_policies):
+    table = d.describe_policy("toy-toward").set_index("parameter")
+    assert list(table.index) == ["cell", "train_episodes"]
+    # None stays None.
+    assert table.loc["cell", "default"] is None and table.loc["train_episodes", "default"] == 20
+    assert table.loc["train_episodes", "meaning"] == "Training paths of the grid search [episodes]."
+    # reStructuredText markup is dropped, and the entry's two lines joined: ``fit`` -> fit.
+    assert table.loc["cell", "meaning"] == ("Cell walked to [cell]. None: fit tries every cell on train_episodes "
+                                            "training paths and keeps the cheapest.")
+    # A policy without hyperparameters has an empty table.
+    assert d.describe_policy("hindsight").empty
 
 
 def test_undocumented_parameter_has_an_empty_meaning(monkeypatch):
@@ -110,8 +141,8 @@ def test_every_registered_policy_hyperparameter_is_documented(policy_id):
 def test_unknown_id_suggests_close_ids():
     with pytest.raises(UnknownIdError, match=r"Did you mean 'ppo'"):
         d.describe("ppo2")
-    with pytest.raises(UnknownIdError, match=r"Did you mean 'beds/seed002-v0'"):
-        d.describe("bed/seed002-v0")
+    with pytest.raises(UnknownIdError, match=r"Did you mean 'toy/walk-v0'"):
+        d.describe("toy/wlak-v0")
 
 
 # ---------------------------------------------------------------- parsing helpers
@@ -156,23 +187,25 @@ def test_attribute_docs_follow_the_inheritance_chain():
     assert d.attribute_docs(Child) == {"x": "Child x.", "y": "Base y.", "z": "Child z [s]."}
 
 
-def test_format_table_wraps_the_meaning_column():
-    table = d.describe_scenario("beds/seed002-v0")
-    text = d.format_table(table, width=90)
+def test_format_table_wraps_the_meaning_column(far_walk):
+    table = d.describe_scenario(far_walk)
+    text = d.format_table(table, width=60)
     lines = text.splitlines()
     assert lines[0].split() == ["parameter", "value", "default", "meaning"]
-    assert max(len(line) for line in lines) <= 90
-    assert any(line.startswith("initial_population") and "232_162.0" in line for line in lines)
+    assert max(len(line) for line in lines) <= 60
+    assert len(lines) > 1 + len(table)  # at this width some meaning wraps
+    assert any(line.split()[:3] == ["size", "20_000", "5"] for line in lines)
+    assert any(line.split()[:3] == ["step_cost", "12_500.0", "0.3"] for line in lines)
     # A wrapped meaning continues in the meaning column, so every parameter still starts one line.
     assert [line.split()[0] for line in lines[1:] if not line.startswith(" ")] == table["parameter"].tolist()
 
 
 # ---------------------------------------------------------------- command line
-def test_cli_describe_scenario(capsys):
-    code, out, _ = run(capsys, "describe", "beds/stochastic-v0")
-    assert code == 0 and out.startswith("scenario beds/stochastic-v0: ")
-    row = next(line for line in out.splitlines() if line.startswith("surge_probability"))
-    assert row.split()[:3] == ["surge_probability", "0.1", "0.0"]
+def test_cli_describe_scenario(capsys, far_walk):
+    code, out, _ = run(capsys, "describe", far_walk)
+    assert code == 0 and out.startswith(f"scenario {far_walk}: ")
+    row = next(line for line in out.splitlines() if line.startswith("start"))
+    assert row.split()[:3] == ["start", "4", "0"]
 
 
 def test_cli_describe_policy_json(capsys):
@@ -186,10 +219,10 @@ def test_cli_describe_policy_json(capsys):
 
 
 def test_cli_describe_unknown_id_is_one_line_exit_2(capsys):
-    code, out, err = run(capsys, "describe", "rigd")
+    code, out, err = run(capsys, "describe", "dpp")
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("optalloc: error: Unknown scenario or policy id 'rigd'")
-    assert "Did you mean 'rigid'" in err
+    assert err.count("\n") == 1 and err.startswith("optalloc: error: Unknown scenario or policy id 'dpp'")
+    assert "Did you mean 'dp'" in err
 
 
 def test_list_and_help_mention_describe(capsys):
@@ -200,17 +233,21 @@ def test_list_and_help_mention_describe(capsys):
     assert "optalloc describe ppo" in capsys.readouterr().out
 
 
-def test_describe_without_optional_dependencies():
+def test_describe_without_optional_dependencies(tmp_path):
     code = BLOCK_OPTIONAL + """
 import optalloc.describe
 from optalloc.cli import main
-assert main(['describe', 'beds/seed002-v0']) == 0
-assert main(['describe', 'rigid']) == 0
+assert main(['describe', 'toy/walk-v0']) == 0
+assert main(['describe', 'toy-toward']) == 0
 assert not {'torch', 'pyomo'} & set(sys.modules)
 raise SystemExit(main(['describe', 'ppo']))
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # The subprocess finds the toy family and policies as installed entry points.
+    path = os.pathsep.join(p for p in (str(install_entry_points(tmp_path)), str(TESTS_FOLDER),
+                                       os.environ.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": path})
     assert proc.returncode == 2, proc.stderr
-    assert "surge_probability" in proc.stdout and "train_episodes" in proc.stdout
+    assert "step_cost" in proc.stdout and "train_episodes" in proc.stdout
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("optalloc: error: Policy 'ppo' needs torch")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from toy_family.simple_policies import register_for_test
 
 import optalloc.bench as bench
 from optalloc.bench import SuiteInterrupted, load_suite, run_suite
@@ -22,23 +23,25 @@ from optalloc.cells import CellStore, CellStoreWarning
 from optalloc.cli import main
 from optalloc.evaluation import PolicyRun, Trajectory
 
-# Two seeds x three policies on a short stochastic horizon: an exact optimum (dp), a grid search, KPIs.
+# Two seeds x three policies on the toy walk: an exact optimum (dp), a grid search, a fixed rule, KPIs.
 SUITE = """
 name = "small"
 episodes = 8
 seeds = [0, 1]
 reference = "dp"
 [[scenarios]]
-id = "beds/stochastic-v0"
+id = "toy/walk-v0"
 overrides = {horizon = 4}
 [[policies]]
 id = "dp"
 [[policies]]
-id = "rigid"
+id = "toy-toward"
+name = "grid"
 params = {train_episodes = 10}
 [[policies]]
-id = "complaint"
-params = {train_episodes = 10, grid_size = 5}
+id = "toy-toward"
+name = "toward"
+params = {cell = 3}
 """
 N_CELLS = 6
 TIMES = ["fit_s", "act_s"]  # wall times: a recomputed cell has its own
@@ -46,7 +49,8 @@ RESUMED = re.compile(r"^resumed \d+ of \d+ cells from ", re.M)
 
 
 @pytest.fixture
-def suite_file(tmp_path: Path) -> Path:
+def suite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    register_for_test(monkeypatch)  # the toy test policies of SUITE (its cells run in this process)
     path = tmp_path / "small.toml"
     path.write_text(SUITE)
     return path
@@ -69,7 +73,7 @@ def test_resumed_run_prints_and_writes_the_same_numbers(capsys, suite_file, tmp_
     code, stdout, _ = bench_run(capsys, suite_file, out)
     assert code == 0 and not RESUMED.search(stdout)
     assert len(cell_files(store)) == N_CELLS and len(list(store.glob("*.npz"))) == N_CELLS
-    full = {kind: (tmp_path / f"small{kind}.csv").read_text() for kind in ("", "-episodes", "-yearly")}
+    full = {kind: (tmp_path / f"small{kind}.csv").read_text() for kind in ("", "-episodes", "-epochs")}
 
     for stale in cell_files(store)[:2]:  # two cells lost: they are recomputed, the four others loaded
         stale.unlink()
@@ -77,7 +81,7 @@ def test_resumed_run_prints_and_writes_the_same_numbers(capsys, suite_file, tmp_
     code, stdout, _ = bench_run(capsys, suite_file, out)
     assert code == 0 and f"resumed {N_CELLS - 2} of {N_CELLS} cells from {store}" in stdout
     assert (tmp_path / "small-episodes.csv").read_text() == full["-episodes"]
-    assert (tmp_path / "small-yearly.csv").read_text() == full["-yearly"]
+    assert (tmp_path / "small-epochs.csv").read_text() == full["-epochs"]
     before = pd.read_csv(io.StringIO(full[""]), dtype=str)  # compared as text: exactly the same digits
     after = pd.read_csv(out, dtype=str)
     pd.testing.assert_frame_equal(before.drop(columns=TIMES), after.drop(columns=TIMES))
@@ -115,7 +119,7 @@ def test_a_failure_after_the_first_cell_keeps_it_and_the_resume_matches(suite_fi
     assert resumed.resumed == 1 and len(cell_files(store)) == N_CELLS
     pd.testing.assert_frame_equal(reference.summary.drop(columns=TIMES), resumed.summary.drop(columns=TIMES))
     pd.testing.assert_frame_equal(reference.episodes, resumed.episodes)
-    pd.testing.assert_frame_equal(reference.yearly, resumed.yearly)
+    pd.testing.assert_frame_equal(reference.epochs, resumed.epochs)
     first = resumed.summary.iloc[0]
     assert (first["fit_s"], first["act_s"]) == (kept.fit_seconds, kept.trajectory.act_seconds)
 
@@ -200,8 +204,8 @@ def test_a_cell_round_trips_exactly(tmp_path):
     identity = {"scenario": "x", "seed": 3, "params": {"lr": 1e-4}}
     assert cells.save(identity, run)
     back = cells.load(identity)
-    assert (back.name, back.family, back.information, back.fit_seconds, back.optimum) == \
-        (run.name, run.family, run.information, run.fit_seconds, run.optimum)
+    assert (back.name, back.method, back.information, back.exact, back.fit_seconds, back.optimum) == \
+        (run.name, run.method, run.information, run.exact, run.fit_seconds, run.optimum)
     assert back.trajectory.act_seconds == trajectory.act_seconds
     for name in ("total_cost", "stage_cost", "actions"):
         got, want = getattr(back.trajectory, name), getattr(trajectory, name)

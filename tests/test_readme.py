@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_python_block_runs(code):
     namespace: dict = {}
-    exec(compile(code, str(README), "exec"), namespace)
+    exec(compile(textwrap.dedent(code), str(README), "exec"), namespace)  # blocks inside list items are indented
 
 
 def test_readme_has_examples():

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optalloc.actions import ActionTable
 from optalloc.cli import format_summary
 from optalloc.evaluation import Evaluation, PolicyRun, Trajectory, summarise
 
@@ -22,7 +23,7 @@ REL = 1e-9
 T975 = {1: 12.706204736174698, 3: 3.182446305284263}
 
 
-def run(costs: Sequence[float], *, information: str = "non_anticipative", family: str = "heuristic",
+def run(costs: Sequence[float], *, information: str = "non_anticipative", method: str = "heuristic",
         optimum: float | None = None, kpis: Mapping[str, Sequence[float]] | None = None,
         actions: Sequence[Sequence[int]] | None = None, fit_seconds: float = 0.0, act_seconds: float = 0.0,
         learning_curve: pd.DataFrame | None = None) -> PolicyRun:
@@ -37,7 +38,8 @@ def run(costs: Sequence[float], *, information: str = "non_anticipative", family
         kpis={} if kpis is None else {k: np.asarray(v, dtype=float) for k, v in kpis.items()},
         act_seconds=act_seconds,
     )
-    return PolicyRun("", family, information, fit_seconds, trajectory, optimum, learning_curve)
+    return PolicyRun("", method, information, fit_seconds, trajectory, optimum, learning_curve,
+                     exact=method == "dynamic_programming")
 
 
 def rows(evaluation: Evaluation) -> dict[str, pd.Series]:
@@ -87,8 +89,8 @@ def test_paired_difference_sign_and_ci_against_the_other_reference():
     assert out["a"]["diff_ci95"] == pytest.approx(T975[3] * math.sqrt(5 / 3) / 2, rel=REL)
 
 
-def test_default_reference_is_dp_else_the_first_non_oracle():
-    with_dp = summarise({"x": run(A), "dp": run(B, family="dynamic_programming"), "y": run(A)}, "beds/x", 0)
+def test_default_reference_is_the_exact_policy_else_the_first_non_oracle():
+    with_dp = summarise({"x": run(A), "dp": run(B, method="dynamic_programming"), "y": run(A)}, "beds/x", 0)
     assert [c for c in with_dp.summary.columns if c.startswith("diff_vs_")] == ["diff_vs_dp"]
     assert rows(with_dp)["x"]["diff_vs_dp"] == pytest.approx(-1.5, rel=REL)
     oracle_first = summarise({"hindsight": run(A, information="oracle"), "p": run(B), "q": run(A)}, "beds/x", 0)
@@ -99,7 +101,7 @@ def test_default_reference_is_dp_else_the_first_non_oracle():
 # ---------------------------------------------------------------- gap to the bound
 def exact(optimum: float, costs: Sequence[float] = (2.0, 2.0, 2.0, 2.0)) -> PolicyRun:
     """An exact policy's run that proved ``optimum``."""
-    return run(list(costs), family="dynamic_programming", optimum=optimum)
+    return run(list(costs), method="dynamic_programming", optimum=optimum)
 
 
 def test_gap_is_positive_above_the_bound_and_negative_below():
@@ -154,13 +156,13 @@ def test_hindsight_bound_is_the_largest_oracle_mean():
     assert [out[n]["role"] for n in ("h1", "a", "h2")] == ["bound", "policy", "bound"]
 
 
-def test_role_family_order_and_episode_table():
-    runs = {"hindsight": run(A, information="oracle", family="dynamic_programming"), "rigid": run(B)}
+def test_role_method_order_and_episode_table():
+    runs = {"hindsight": run(A, information="oracle", method="dynamic_programming"), "rigid": run(B)}
     evaluation = summarise(runs, "beds/x", 7)
     summary = evaluation.summary
     assert summary["policy"].tolist() == ["hindsight", "rigid"]
     assert summary["role"].tolist() == ["bound", "policy"]
-    assert summary["family"].tolist() == ["dynamic_programming", "heuristic"]
+    assert summary["method"].tolist() == ["dynamic_programming", "heuristic"]
     assert evaluation.scenario_id == "beds/x" and evaluation.seed == 7
     episodes = evaluation.episodes
     assert episodes["policy"].tolist() == ["hindsight"] * 4 + ["rigid"] * 4
@@ -181,7 +183,7 @@ def test_kpi_columns_are_the_means_of_the_episode_kpis():
 def test_timings_and_training_steps_pass_through():
     curve = pd.DataFrame({"env_steps": [100, 2048, 4096], "mean_cost": [9.0, 8.0, 7.0]})
     runs = {
-        "ppo": run(A, family="rl", fit_seconds=12.5, act_seconds=0.25, learning_curve=curve),
+        "ppo": run(A, method="rl", fit_seconds=12.5, act_seconds=0.25, learning_curve=curve),
         "rigid": run(B, fit_seconds=0.75, act_seconds=1.5),
         "empty": run(B, learning_curve=pd.DataFrame({"env_steps": []})),
     }
@@ -214,10 +216,17 @@ def test_printed_table_shows_the_gap_with_its_sign():
     assert column_value(table, "diff vs dp", "low") == "-500,000"
 
 
-def test_yearly_actions_are_mean_actions_per_epoch():
+def test_epoch_actions_are_mean_component_counts_per_epoch():
     runs = {"a": run([1.0, 2.0], actions=[[0, 1, 2], [2, 3, 4]]), "b": run([1.0, 2.0], actions=[[5, 5, 5], [1, 1, 0]])}
-    yearly = summarise(runs, "beds/x", 0).yearly_actions()
-    assert yearly.columns.tolist() == ["a", "b"]
-    assert yearly.index.tolist() == [0, 1, 2]
-    np.testing.assert_allclose(yearly["a"], [1.0, 2.0, 3.0], rtol=REL)
-    np.testing.assert_allclose(yearly["b"], [3.0, 3.0, 2.5], rtol=REL)
+    # Action a scans a // 3 patients of kind X and a % 3 of kind Y: the means are of the counts, not of the index.
+    table = ActionTable(("X", "Y"), np.array([[a // 3, a % 3] for a in range(6)]), "scanned")
+    epochs = summarise(runs, "beds/x", 0).epoch_actions(table)
+    assert epochs.columns.tolist() == ["epoch", "policy", "component", "mean"]
+    got = epochs.set_index(["policy", "component", "epoch"])["mean"]
+    # a: epoch 0 chose 0 and 2 -> X 0, 0 and Y 0, 2; epoch 1 chose 1 and 3 -> X 0, 1 and Y 1, 0; and so on.
+    np.testing.assert_allclose(got["a", "X"], [0.0, 0.5, 0.5], rtol=REL)
+    np.testing.assert_allclose(got["a", "Y"], [1.0, 0.5, 1.5], rtol=REL)
+    np.testing.assert_allclose(got["b", "X"], [0.5, 0.5, 0.5], rtol=REL)
+    np.testing.assert_allclose(got["b", "Y"], [1.5, 1.5, 1.0], rtol=REL)
+    assert table.describe(4) == "1 X + 1 Y scanned" and table.describe(0) == "none scanned"
+    np.testing.assert_array_equal(table.encode(table.decode(np.array([[0, 5], [3, 4]]))), [[0, 5], [3, 4]])

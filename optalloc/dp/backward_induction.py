@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optalloc.dp.bellman import ActionMajorMDP, BellmanSweeper, Workers, check_discount, check_mdp, resolve_threads
+from optalloc.dp.bellman import BellmanSweeper, Workers, check_discount, check_mdp, resolve_threads
 from optalloc.exceptions import bad_value
 
 __all__ = ["FiniteHorizonResult", "backward_induction"]
@@ -54,7 +54,9 @@ def backward_induction(
         Stage ``t``: ``P_t`` scipy.sparse CSR of shape ``(A_t*S_t, S_{t+1})``,
         action-major rows (row ``a*S_t + s``); ``C_t`` float array of shape
         ``(S_t, A_t)``, ``np.inf`` = infeasible.  State (and action) counts
-        may differ between stages.  May be empty (``T = 0``).
+        may differ between stages.  May be empty (``T = 0``).  May be lazy
+        (:meth:`optalloc.tabular.TabularModel.stages`): each stage is read once,
+        from the last to the first, and released after its sweep.
     terminal : np.ndarray
         Terminal cost ``V_T``, shape ``(S_T,)``, finite (cost units).
     gamma : float, default 1.0
@@ -84,37 +86,37 @@ def backward_induction(
     if isinstance(stages, (str, bytes)) or not isinstance(stages, Sequence):
         raise bad_value(owner, "stages", "a sequence of (P_t, C_t) pairs", type(stages).__name__)
     horizon = len(stages)
-    for t, stage in enumerate(stages):
-        if not (isinstance(stage, (tuple, list)) and len(stage) == 2):
-            raise bad_value(owner, f"stages[{t}]", "a (P_t, C_t) pair", type(stage).__name__)
-
-    # validate the whole chain first (state counts are known from the C_t shapes)
-    mdps: list[ActionMajorMDP] = [None] * horizon  # type: ignore[list-item]
-    n_next = term.shape[0]
-    last_shape = getattr(stages[-1][0], "shape", None) if horizon else None
-    if last_shape is not None and len(last_shape) == 2 and last_shape[1] != n_next:
-        raise bad_value(
-            owner,
-            "terminal",
-            f"of shape (S_T,) = ({last_shape[1]},) to match the columns of the last stage's P",
-            f"shape {term.shape}",
-        )
-    for t in range(horizon - 1, -1, -1):
-        p_t, c_t = stages[t]
-        mdps[t] = check_mdp(
-            p_t, c_t, owner=owner, p_name=f"stages[{t}][0] (P_{t})", c_name=f"stages[{t}][1] (C_{t})", n_next=n_next
-        )
-        n_next = mdps[t].n_states
-
+    # One backward pass that validates each stage just before its sweep and then drops it, so a lazy
+    # sequence of stages (TabularModel.stages()) is built one stage at a time: peak memory is about
+    # one stage plus the value vectors, whatever the horizon.
     values: list[np.ndarray] = [np.empty(0)] * (horizon + 1)
     policy: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * horizon
     values[horizon] = term
+    n_next = term.shape[0]
     with Workers(resolve_threads(n_threads, owner)) as workers:
         for t in range(horizon - 1, -1, -1):
-            sweeper = BellmanSweeper(mdps[t], gamma, workers)
-            v_t = np.empty(mdps[t].n_states)
-            pi_t = np.empty(mdps[t].n_states, dtype=np.int64)
+            stage = stages[t]
+            if not (isinstance(stage, (tuple, list)) and len(stage) == 2):
+                raise bad_value(owner, f"stages[{t}]", "a (P_t, C_t) pair", type(stage).__name__)
+            p_t, c_t = stage
+            last_shape = getattr(p_t, "shape", None)
+            if t == horizon - 1 and last_shape is not None and len(last_shape) == 2 and last_shape[1] != n_next:
+                raise bad_value(
+                    owner,
+                    "terminal",
+                    f"of shape (S_T,) = ({last_shape[1]},) to match the columns of the last stage's P",
+                    f"shape {term.shape}",
+                )
+            mdp = check_mdp(
+                p_t, c_t, owner=owner, p_name=f"stages[{t}][0] (P_{t})", c_name=f"stages[{t}][1] (C_{t})", n_next=n_next
+            )
+            del stage, p_t, c_t
+            sweeper = BellmanSweeper(mdp, gamma, workers)
+            v_t = np.empty(mdp.n_states)
+            pi_t = np.empty(mdp.n_states, dtype=np.int64)
             sweeper.apply(values[t + 1], v_t, policy=pi_t)
             values[t] = v_t
             policy[t] = pi_t
+            n_next = mdp.n_states
+            del sweeper, mdp
     return FiniteHorizonResult(values=values, policy=policy)

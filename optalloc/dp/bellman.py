@@ -269,6 +269,20 @@ def check_mdp(
 ) -> ActionMajorMDP:
     """Validate ``(P, C)`` and bring ``P`` to canonical kernel-ready CSR.
 
+    This is the one validity rule of a finite MDP in optalloc, shared by the
+    DP solvers of :mod:`optalloc.dp` and the linear programs of
+    :mod:`optalloc.formulations.mdp_lp`:
+
+    * ``C`` has shape ``(S, A)``; each entry is finite (a feasible action) or
+      ``+inf`` (an infeasible one); NaN and ``-inf`` are refused; every state
+      has at least one feasible action;
+    * ``P`` has shape ``(A*S, n_next)`` and finite, non-negative entries;
+    * the row of ``P`` of every feasible ``(s, a)`` is a probability
+      distribution: it sums to 1 within :data:`ROW_SUM_TOL`.  Sub-stochastic
+      rows (sum below 1, e.g. an implicit absorbing "exit") and rows summing
+      above 1 are refused alike; rows of infeasible actions are not checked
+      (they may be all-zero).
+
     Parameters
     ----------
     P : scipy.sparse matrix or array, or 2-D ndarray
@@ -362,7 +376,7 @@ def check_mdp(
             owner,
             p_name,
             f"row-stochastic on feasible actions (rows sum to 1 within {ROW_SUM_TOL:g})",
-            f"row {worst} (state {s}, action {a}) sums to {row_sums[worst]!r}",
+            f"row {worst} (state {s}, action {a}) sums to {float(row_sums[worst])!r}",
         )
     row_len = np.diff(indptr)
     max_row_nnz = int(row_len[feas_flat].max())

@@ -491,3 +491,24 @@ def test_empty_rows_of_infeasible_actions_first_and_last() -> None:
     assert np.abs(res.values - v_star).max() <= res.tolerance
     Pd[4, 2] = 0.9  # state 1, action 1 is feasible: must be rejected
     assert "state 1, action 1" in _err(value_iteration, sp.csr_array(Pd), C, 0.9)
+
+
+def test_sub_stochastic_rows_are_refused_by_every_solver_alike() -> None:
+    # one rule (bellman.check_mdp): a feasible row must sum to 1 within ROW_SUM_TOL, from below as from above
+    P, C = random_mdp(8, 2, 3, seed=5)
+    for factor in (0.5, 1.0 - 10 * bellman.ROW_SUM_TOL, 0.0, 1.0 + 10 * bellman.ROW_SUM_TOL):
+        bad = P.copy()
+        bad.data[bad.indptr[11] : bad.indptr[12]] *= factor  # row 11 = state 3, action 1
+        vi = _err(value_iteration, bad, C, 0.9)
+        assert vi.startswith("The 'P' parameter of value_iteration must be row-stochastic on feasible actions")
+        assert "row 11 (state 3, action 1)" in vi
+        assert _err(policy_iteration, bad, C, 0.9) == vi.replace("value_iteration", "policy_iteration")
+        bi = _err(backward_induction, [(bad, C)], np.zeros(8))
+        assert bi.startswith("The 'stages[0][0] (P_0)' parameter of backward_induction must be ")
+        assert bi.split(" must be ", 1)[1] == vi.split(" must be ", 1)[1]
+    # within the tolerance the row is accepted and solved as given
+    ok = P.copy()
+    ok.data[ok.indptr[11] : ok.indptr[12]] *= 1.0 - bellman.ROW_SUM_TOL / 10
+    v_star, _ = dense_optimal(ok, C, 0.9)
+    res = value_iteration(ok, C, 0.9, tol=1e-8)
+    assert np.abs(res.values - v_star).max() <= res.tolerance

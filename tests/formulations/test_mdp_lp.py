@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -181,7 +182,7 @@ def test_single_stage_finite_horizon() -> None:
 def test_state_without_feasible_action_is_rejected() -> None:
     P, C = random_mdp(10, 3, seed=4)
     C[6] = np.inf
-    with pytest.raises(ConfigurationError, match=r"state\(s\) \[6\]"):
+    with pytest.raises(ConfigurationError, match=r"'C' parameter of mdp_lp_values.*first states \[6\]"):
         mdp_lp_values(P, C, 0.9)
 
 
@@ -189,9 +190,9 @@ def test_state_without_feasible_action_is_rejected() -> None:
     ("change", "pattern"),
     [
         ({"gamma": 1.0}, r"'gamma' parameter of mdp_lp_values must be a number in \[0, 1\)"),
-        ({"P": "short"}, r"'P' parameter of mdp_lp_values must be a matrix of shape \(30, 10\)"),
+        ({"P": "short"}, r"'P' parameter of mdp_lp_values must be of shape \(A\*S, S_next\) = \(30, 10\)"),
         ({"P": "negative"}, r"'P'.*non-negative"),
-        ({"P": "heavy"}, r"'P'.*at most 1"),
+        ({"P": "heavy"}, r"'P'.*row-stochastic.*sums to 2\.0"),
         ({"C": "nan"}, r"'C'.*NaN"),
     ],
 )
@@ -215,5 +216,114 @@ def test_bad_inputs(change: dict[str, Any], pattern: str) -> None:
 
 def test_finite_horizon_shape_mismatch_names_the_stage() -> None:
     stages = random_stages([10, 12, 8], 3, seed=1)
-    with pytest.raises(ConfigurationError, match=r"stages\[1\] transitions"):
+    with pytest.raises(ConfigurationError, match=r"'stages\[1\]\[0\] \(P_1\)' parameter of finite_horizon_lp_values"):
         finite_horizon_lp_values(stages, np.zeros(9))
+
+
+# ------------------------------------------- one validity rule with optalloc.dp
+
+
+def _message(function: Callable[..., Any], owner: str, *args: Any, **kwargs: Any) -> str:
+    """The ConfigurationError message of ``function(*args)``, with its owner name replaced by ``OWNER``."""
+    with pytest.raises(ConfigurationError) as info:
+        function(*args, **kwargs)
+    message = str(info.value)
+    assert f" of {owner} " in message
+    return message.replace(f" of {owner} ", " of OWNER ")
+
+
+def _sub_stochastic(P: sp.csr_array, row: int, factor: float) -> sp.csr_array:
+    P = P.copy()
+    P.data[P.indptr[row] : P.indptr[row + 1]] *= factor
+    return P
+
+
+def _invalid_discounted(case: str) -> tuple[sp.csr_array, np.ndarray]:
+    P, C = random_mdp(10, 3, seed=5)
+    C = C.copy()
+    C[:, 1] = 1.0  # action 1 feasible everywhere, so rows 10..19 are checked
+    if case == "sub-stochastic":
+        P = _sub_stochastic(P, 14, 0.9)
+    elif case == "sub-stochastic-by-1e-8":
+        P = _sub_stochastic(P, 14, 1.0 - 1e-8)
+    elif case == "super-stochastic":
+        P = _sub_stochastic(P, 14, 1.5)
+    elif case == "all-zero-row":
+        P = _sub_stochastic(P, 14, 0.0)
+    elif case == "negative":
+        P = P.copy()
+        P.data[P.indptr[14]] = -0.1
+    elif case == "wrong-shape":
+        P = P[:, :9]
+    elif case == "nan-cost":
+        C[2, 1] = np.nan
+    elif case == "minus-inf-cost":
+        C[2, 1] = -np.inf
+    elif case == "no-feasible-action":
+        C[4] = np.inf
+    return P, C
+
+
+INVALID = {
+    "sub-stochastic": "P",
+    "sub-stochastic-by-1e-8": "P",
+    "super-stochastic": "P",
+    "all-zero-row": "P",
+    "negative": "P",
+    "wrong-shape": "P",
+    "nan-cost": "C",
+    "minus-inf-cost": "C",
+    "no-feasible-action": "C",
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_lp_and_dp_refuse_the_same_mdp_with_the_same_message(case: str) -> None:
+    dp = pytest.importorskip("optalloc.dp")
+    P, C = _invalid_discounted(case)
+    lp_message = _message(mdp_lp_values, "mdp_lp_values", P, C, 0.9)
+    assert lp_message == _message(dp.value_iteration, "value_iteration", P, C, 0.9)
+    assert lp_message == _message(dp.policy_iteration, "policy_iteration", P, C, 0.9)
+    assert lp_message.startswith(f"The '{INVALID[case]}' parameter of OWNER must be")
+
+
+def test_sub_stochastic_row_message_names_the_row_rule_and_the_sum() -> None:
+    P, C = _invalid_discounted("sub-stochastic")
+    message = _message(mdp_lp_values, "mdp_lp_values", P, C, 0.9)
+    assert "'P' parameter of OWNER must be row-stochastic on feasible actions (rows sum to 1 within 1e-09)" in message
+    given = re.search(r"Got 'row 14 \(state 4, action 1\) sums to ([0-9.e+-]+)' instead\.$", message)
+    assert given is not None and float(given.group(1)) == pytest.approx(0.9, abs=1e-12)
+
+
+def test_lp_and_dp_accept_the_same_valid_mdps() -> None:
+    dp = pytest.importorskip("optalloc.dp")
+    P, C = random_mdp(10, 3, seed=6)
+    C = C.copy()
+    C[:, 1] = 1.0
+    C[4, 0] = np.inf
+    row = 0 * 10 + 4  # (state 4, action 0) is infeasible: its row is not checked
+    cases = {
+        "valid": P,
+        "sub-stochastic row of an infeasible action": _sub_stochastic(P, row, 0.5),
+        "all-zero row of an infeasible action": _sub_stochastic(P, row, 0.0),
+        "row sum off by less than ROW_SUM_TOL": _sub_stochastic(P, 14, 1.0 - 5e-10),
+        "dense ndarray": P.toarray(),
+    }
+    for name, matrix in cases.items():
+        values, result = mdp_lp_values(matrix, C, 0.9)
+        assert result.status is SolveStatus.OPTIMAL, name
+        solution = dp.policy_iteration(matrix, C, 0.9)
+        np.testing.assert_allclose(values, solution.values, rtol=0, atol=ATOL, err_msg=name)
+        assert solution.policy[4] != 0, name
+
+
+@pytest.mark.parametrize("factor", [0.9, 0.0, 1.5])
+def test_finite_horizon_lp_and_backward_induction_refuse_the_same_stage(factor: float) -> None:
+    dp = pytest.importorskip("optalloc.dp")
+    stages = random_stages([10, 12, 8], 3, seed=2)
+    P_1, C_1 = stages[1]
+    stages[1] = (_sub_stochastic(P_1, int(np.flatnonzero(np.isfinite(C_1.T).ravel())[3]), factor), C_1)
+    terminal = np.zeros(8)
+    lp_message = _message(finite_horizon_lp_values, "finite_horizon_lp_values", stages, terminal)
+    assert lp_message == _message(dp.backward_induction, "backward_induction", stages, terminal)
+    assert lp_message.startswith("The 'stages[1][0] (P_1)' parameter of OWNER must be row-stochastic")

@@ -129,7 +129,7 @@ def test_params_mirror_config(agent):
     policy = getattr(module, f"{agent.upper()}Policy")()
     fields = {f.name: f.default for f in dataclasses.fields(config_class)}
     assert policy.get_params() == fields
-    assert policy.family == "rl"
+    assert policy.tags.method == "rl"
     assert policy.config() == config_class()
 
 

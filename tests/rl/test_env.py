@@ -13,12 +13,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import optalloc as oa
-from optalloc.evaluation import InfeasibleActionError, rollout
-from optalloc.exceptions import ConfigurationError
+from optalloc.actions import feasible_choices
+from optalloc.evaluation import rollout
+from optalloc.exceptions import ConfigurationError, InfeasibleActionError
 from optalloc.policy import Policy
 from optalloc.registry import list_scenarios
 from optalloc.rl import AllocationEnv, AllocationVectorEnv, gym_id, make_env
-from optalloc.testing import ToyScenario
+from optalloc.tags import PolicyTags
 
 SCENARIO_IDS = [s.id for s in list_scenarios()]
 
@@ -29,6 +30,8 @@ ACCEPTED_WARNING = "maximum value is infinity"
 
 class FixedActions(Policy):
     """Plays a given action sequence (one action per epoch) on a batch of one."""
+
+    tags = PolicyTags(action_kinds=frozenset({"discrete", "multi_discrete"}))
 
     def __init__(self, actions: list | None = None) -> None:
         self.actions = actions
@@ -43,14 +46,20 @@ class FixedActions(Policy):
         return np.array([action])
 
 
+def random_feasible_action(space: gym.spaces.Space, mask: np.ndarray, rng: np.random.Generator):
+    """A uniformly random feasible action of one episode: an int (Discrete) or one value per component."""
+    if isinstance(space, gym.spaces.Discrete):
+        return int(rng.choice(np.flatnonzero(mask))) + int(space.start)
+    return np.array([rng.choice(values) for values in feasible_choices(space, mask)], dtype=np.int64)
+
+
 def play(env: gym.Env, seed: int | None, policy_seed: int = 0, options: dict | None = None):
     """One episode with uniformly random feasible actions; returns (actions, rewards, observations, infos)."""
     rng = np.random.default_rng(policy_seed)
     obs, info = env.reset(seed=seed, options=options)
     actions, rewards, observations, infos = [], [], [obs], [info]
-    start = env.action_space.start
     while True:
-        action = int(rng.choice(np.flatnonzero(info["action_mask"]))) + int(start)
+        action = random_feasible_action(env.action_space, info["action_mask"], rng)
         obs, reward, terminated, truncated, info = env.step(action)
         actions.append(action)
         rewards.append(reward)
@@ -62,9 +71,16 @@ def play(env: gym.Env, seed: int | None, policy_seed: int = 0, options: dict | N
 
 
 # ---------------------------------------------------------------- Gymnasium conformance
+#: check_env's own seed. Its step-determinism check draws an action *before* it resets the env, so on a
+#: scenario whose mask binds at the start (toy/walk-v0 cannot step left of cell 0) a draw made mid-episode
+#: may be infeasible after the reset: seeding the action space makes the checker's run reproducible.
+CHECK_ENV_SEED = 123
+
+
 @pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
 def test_check_env_passes_for_every_registered_scenario(scenario_id):
     env = AllocationEnv(oa.make_scenario(scenario_id))
+    env.action_space.seed(CHECK_ENV_SEED)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env, skip_render_check=True)  # no render modes; the render check needs a spec (next test)
@@ -77,6 +93,7 @@ def test_check_env_passes_through_gymnasium_make(scenario_id):
     env = gym.make(gym_id(scenario_id))
     assert isinstance(env.unwrapped, AllocationEnv)
     assert env.unwrapped.scenario.id == scenario_id
+    env.unwrapped.action_space.seed(CHECK_ENV_SEED)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)  # with a spec, so check_env also re-makes and closes it
@@ -245,11 +262,13 @@ def test_infeasible_action_raises_and_leaves_the_episode_untouched():
     scenario = oa.make_scenario("beds/seed002-v0", horizon=3, max_beds=55)
     env = AllocationEnv(scenario)
     env.reset(seed=1)
-    with pytest.raises(InfeasibleActionError, match=r"Action 8 .* epoch 0 is infeasible.*\[0, 1, 2, 3, 4, 5\]"):
+    # The message is optalloc.actions.check_actions', the one rule evaluation and the envs apply.
+    with pytest.raises(InfeasibleActionError, match=r"AllocationEnv.step .* infeasible action 8 in epoch 0 .*"
+                                                    r"feasible: \[0, 1, 2, 3, 4, 5\]"):
         env.step(8)
-    with pytest.raises(InfeasibleActionError, match="outside the action space"):
+    with pytest.raises(InfeasibleActionError, match=r"infeasible action 11 .*feasible: \[0, 1, 2, 3, 4, 5\]"):
         env.step(11)
-    with pytest.raises(InfeasibleActionError, match="outside the action space"):
+    with pytest.raises(InfeasibleActionError, match="infeasible action -1 "):
         env.step(-1)
     with pytest.raises(InfeasibleActionError, match="integer"):
         env.step(2.0)
@@ -281,15 +300,11 @@ def test_bad_parameters_name_the_parameter():
 
 # ---------------------------------------------------------------- scales on the Scenario
 def test_scales_of_the_base_scenario_and_of_beds():
-    toy = ToyScenario("toy/line-v0")
-    np.testing.assert_array_equal(toy.observation_scale, np.ones(2))
+    toy = oa.make_scenario("toy/walk-v0")  # no scales of its own: the base class's defaults
+    np.testing.assert_array_equal(toy.observation_scale, np.ones(1))
     assert toy.cost_scale == 1.0
     env = AllocationEnv(toy)
     assert env.reward_scale == 1.0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(env, skip_render_check=True)
-    assert all(ACCEPTED_WARNING in str(w.message) for w in caught)
 
     beds = oa.make_scenario("beds/stochastic-v0")
     p = beds.params

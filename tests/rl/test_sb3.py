@@ -17,8 +17,7 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import optalloc as oa
-from optalloc.evaluation import InfeasibleActionError
-from optalloc.exceptions import ConfigurationError
+from optalloc.exceptions import ConfigurationError, InfeasibleActionError
 from optalloc.rl.env import AllocationEnv
 from optalloc.rl.sb3 import SB3Policy, SB3PPOPolicy
 
@@ -78,7 +77,7 @@ def test_learns_and_evaluates_next_to_dp(trained, scenario):
     result = oa.evaluate({"sb3-ppo": trained, "dp": "dp"}, scenario, episodes=200, seed=0)
     summary = result.summary.set_index("policy")
     assert list(summary.index) == ["sb3-ppo", "dp"]
-    assert summary.loc["sb3-ppo", "family"] == "rl"
+    assert summary.loc["sb3-ppo", "method"] == "rl"
     assert result.bound_kind == "exact optimum (dp)"
     # Always adding 10 beds costs 13 % above the optimum here and random actions 4x: the agent learned more.
     assert summary.loc["sb3-ppo", "mean_cost"] < 1.08 * summary.loc["dp", "mean_cost"], summary
@@ -119,7 +118,7 @@ def test_wrapper_acts_as_predict_on_the_envs_own_observations(trained, scenario,
 
 def test_from_model_is_a_fitted_rl_policy(trained, scenario, paths):
     wrapper = SB3Policy.from_model(trained.model_, scenario)
-    assert wrapper.is_fitted() and wrapper.family == "rl" and wrapper.fit_seed_ is None
+    assert wrapper.is_fitted() and wrapper.tags.method == "rl" and wrapper.fit_seed_ is None
     assert wrapper.scenario_spec_ == scenario.spec()
     np.testing.assert_array_equal(oa.rollout(wrapper, scenario, paths).actions,
                                   oa.rollout(trained, scenario, paths).actions)

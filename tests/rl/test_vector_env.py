@@ -9,18 +9,21 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 import optalloc as oa
-from optalloc.evaluation import InfeasibleActionError
-from optalloc.exceptions import ConfigurationError
+from optalloc.exceptions import ConfigurationError, InfeasibleActionError
 from optalloc.registry import list_scenarios
 from optalloc.rl import AllocationEnv, AllocationVectorEnv
 
 SCENARIO_IDS = [s.id for s in list_scenarios()]
 
 
-def random_feasible(mask: np.ndarray, rng: np.random.Generator, start: int = 0) -> np.ndarray:
-    """One uniformly random feasible action per row of a mask ``(n, n_actions)``."""
-    scores = np.where(mask, rng.random(mask.shape), -1.0)
-    return np.argmax(scores, axis=1).astype(np.int64) + start
+def random_feasible(mask: np.ndarray, rng: np.random.Generator, space: gym.spaces.Space | None = None) -> np.ndarray:
+    """One uniformly random feasible action per row of a mask: ``(n,)`` (Discrete, the default) or
+    ``(n, len(nvec))`` (``MultiDiscrete``: each component among its own block of mask columns)."""
+    if space is None or isinstance(space, gym.spaces.Discrete):
+        scores = np.where(mask, rng.random(mask.shape), -1.0)
+        return np.argmax(scores, axis=1).astype(np.int64) + (0 if space is None else int(space.start))
+    bounds = np.concatenate([[0], np.cumsum(space.nvec)])
+    return np.stack([random_feasible(mask[:, a:b], rng) for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
 
 
 def run(envs: AllocationVectorEnv, steps: int, seed: int | None, policy_seed: int = 0):
@@ -30,7 +33,7 @@ def run(envs: AllocationVectorEnv, steps: int, seed: int | None, policy_seed: in
     infos = reset[1]
     out, actions = [], []
     for _ in range(steps):
-        action = random_feasible(infos["action_mask"], rng, int(envs.single_action_space.start))
+        action = random_feasible(infos["action_mask"], rng, envs.single_action_space)
         step = envs.step(action)
         out.append(step)
         actions.append(action)
@@ -80,7 +83,7 @@ def test_spaces_shapes_and_dtypes():
     assert rewards.shape == (5,) and rewards.dtype == np.float64
     assert terminations.dtype == np.bool_ and truncations.dtype == np.bool_
     assert set(infos) == {"action_mask", "_action_mask", "stage_cost", "_stage_cost", "added", "_added",
-                          "beds", "_beds", "unattended", "_unattended"}
+                          "beds", "_beds", "unattended", "_unattended", "epoch", "_epoch"}
 
 
 # ---------------------------------------------------------------- same-step autoreset
@@ -174,7 +177,7 @@ def test_episode_returns_equal_the_single_env_on_the_same_noise(scenario_id):
     noise = envs.noise
     observations, rewards, actions = [obs], [], []
     for _ in range(8):
-        action = random_feasible(infos["action_mask"], rng, int(envs.single_action_space.start))
+        action = random_feasible(infos["action_mask"], rng, envs.single_action_space)
         obs, reward, _, _, infos = envs.step(action)
         observations.append(obs)
         rewards.append(reward)
@@ -187,7 +190,7 @@ def test_episode_returns_equal_the_single_env_on_the_same_noise(scenario_id):
         np.testing.assert_array_equal(obs, observations[0][i])
         single_rewards = []
         for t in range(8):
-            obs, reward, terminated, _, _ = single.step(int(actions[i, t]))
+            obs, reward, terminated, _, _ = single.step(actions[i, t])
             single_rewards.append(reward)
             np.testing.assert_array_equal(obs, final[i] if terminated else observations[t + 1][i])
         np.testing.assert_allclose(single_rewards, rewards[i], rtol=1e-12, atol=0)
@@ -224,7 +227,8 @@ def test_reset_options_run_a_given_batch_path_then_fresh_noise():
 def test_infeasible_action_of_one_sub_environment_raises():
     envs = AllocationVectorEnv(oa.make_scenario("beds/seed002-v0", horizon=3, max_beds=55), 3)
     envs.reset(seed=0)
-    with pytest.raises(InfeasibleActionError, match=r"Action 9 of sub-environment 2 in epoch 0 is infeasible"):
+    with pytest.raises(InfeasibleActionError, match=r"AllocationVectorEnv.step .* infeasible action 9 in epoch 0 "
+                                                    r"of episode 2; feasible: \[0, 1, 2, 3, 4, 5\]"):
         envs.step(np.array([0, 5, 9]))
     with pytest.raises(InfeasibleActionError, match="integer"):
         envs.step(np.array([0.0, 1.0, 2.0]))

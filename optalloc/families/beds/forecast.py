@@ -49,9 +49,9 @@ from optalloc.exceptions import (
     ConfigurationError,
     NotFittedError,
     OptallocError,
-    UnknownIdError,
 )
 from optalloc.params import HyperParams
+from optalloc.validation import unknown_id_error
 
 #: Package-data location of the census series (inside the family's package).
 CENSUS_RESOURCE = ("data", "abhaynagar_population.csv")
@@ -431,11 +431,7 @@ def make_forecaster(forecaster_id: str, **params: Any) -> Forecaster:
         For ``"lstm"`` without torch.
     """
     if forecaster_id not in FORECASTERS:
-        import difflib
-
-        close = difflib.get_close_matches(str(forecaster_id), list(FORECASTERS), n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownIdError(f"Unknown forecaster id {forecaster_id!r}; known: {', '.join(FORECASTERS)}.{hint}")
+        raise unknown_id_error("forecaster", forecaster_id, FORECASTERS)
     module_name, _, attribute = FORECASTERS[forecaster_id].partition(":")
     return getattr(importlib.import_module(module_name), attribute)(**params)
 

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from optalloc.exceptions import bad_value
-from optalloc.policy import Policy
+from optalloc.policy import Policy, epochs_of
 from optalloc.scenario import Scenario
+from optalloc.tags import PolicyTags
 
 _TRAIN_EPISODES = "a positive integer"
 
@@ -56,8 +57,7 @@ class RigidPolicy(Policy):
         Training paths used by the grid search.
     """
 
-    family = "heuristic"
-    supported_families = ("beds",)
+    tags = PolicyTags(method="heuristic", families=frozenset({"beds"}))
 
     def __init__(self, k: int | None = None, train_episodes: int = 200) -> None:
         self.k = k
@@ -101,8 +101,7 @@ class ComplaintPolicy(Policy):
         Number of grid values of ``delta``.
     """
 
-    family = "heuristic"
-    supported_families = ("beds",)
+    tags = PolicyTags(method="heuristic", families=frozenset({"beds"}))
 
     def __init__(self, delta: float | None = None, limit: int | None = None, train_episodes: int = 200,
                  grid_size: int = 101) -> None:
@@ -136,5 +135,5 @@ class ComplaintPolicy(Policy):
         self._check_fitted()
         unattended = observations[:, 3]
         wanted = np.floor(self.delta_ * unattended + 0.5).astype(np.int64)
-        wanted = np.where(observations[:, 0] == 0, 0, wanted)
+        wanted = np.where(epochs_of(infos, len(observations)) == 0, 0, wanted)
         return np.minimum(np.minimum(wanted, self.limit_), _largest_feasible(infos["action_mask"]))

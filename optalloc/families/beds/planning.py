@@ -1,13 +1,18 @@
 """Planning on a population forecast instead of the scenario's own population model.
 
-A planner given ``forecaster="exponential"`` (any id of
-:data:`optalloc.families.beds.forecast.FORECASTERS`) fits the forecaster on the shipped
-census series up to ``forecast_cutoff`` (an annual series interpolated
+The bed family's planning transform ``forecast`` (registered from
+:func:`optalloc.families.beds.register`; the ``plan-on`` policy applies it):
+given ``forecaster="exponential"`` (any id of
+:data:`optalloc.families.beds.forecast.FORECASTERS`) it fits the forecaster
+on the shipped census series up to ``cutoff`` (an annual series interpolated
 log-linearly between census points), forecasts the population of the
-scenario's years, and solves its model on a *planning scenario*: the same
-scenario with that deterministic population path. The simulated population
-still follows the scenario's own dynamics, so evaluating the policy measures
-the cost of forecast error.
+scenario's years, and returns a *planning scenario*: the same scenario with
+that deterministic population path. A policy fitted on it still acts on the
+scenario, whose simulated population follows its own dynamics, so
+evaluating it measures the cost of forecast error::
+
+    make_policy("plan-on", inner="dp", transform="forecast",
+                transform_params={"forecaster": "lstm", "cutoff": 2001})
 
 The bed scenarios' year 0 is the 2001 census count (232,162), hence the
 default cutoff 2001.
@@ -20,15 +25,38 @@ from typing import Any
 from optalloc.exceptions import bad_value
 from optalloc.scenario import Scenario
 
+#: Who owns the transform's parameters, as error messages name it.
+TRANSFORM_OWNER = "the planning transform 'forecast' (transform_params of plan-on)"
 
-def check_forecast_params(owner: str, forecaster: Any, cutoff: Any) -> None:
-    """Validate the ``forecaster`` and ``forecast_cutoff`` hyperparameters of a planner."""
+
+def forecast_transform(scenario: Scenario, forecaster: Any = None, cutoff: Any = 2001) -> Scenario:
+    """The planning transform ``forecast``: ``scenario`` on the forecast population path.
+
+    Parameters
+    ----------
+    scenario : BedScenario
+    forecaster : str
+        Forecaster id, one of :data:`optalloc.families.beds.forecast.FORECASTERS`.
+    cutoff : int
+        Last census year the forecaster may see; year 0 of the scenario.
+
+    Returns
+    -------
+    Scenario
+        See :func:`planning_scenario`.
+
+    Raises
+    ------
+    ConfigurationError
+        An unknown or missing forecaster, or a cutoff that is not a year.
+    """
     from optalloc.families.beds.forecast import FORECASTERS
 
-    if forecaster is not None and forecaster not in FORECASTERS:
-        raise bad_value(owner, "forecaster", f"None or one of {sorted(FORECASTERS)}", forecaster)
+    if not isinstance(forecaster, str) or forecaster not in FORECASTERS:
+        raise bad_value(TRANSFORM_OWNER, "forecaster", f"one of {sorted(FORECASTERS)}", forecaster)
     if isinstance(cutoff, bool) or not isinstance(cutoff, int):
-        raise bad_value(owner, "forecast_cutoff", "a census year (integer)", cutoff)
+        raise bad_value(TRANSFORM_OWNER, "cutoff", "a census year (integer)", cutoff)
+    return planning_scenario(scenario, forecaster, cutoff)
 
 
 def planning_scenario(scenario: Scenario, forecaster: str | None, cutoff: int) -> Scenario:

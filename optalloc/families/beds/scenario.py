@@ -98,9 +98,13 @@ from gymnasium import spaces
 from scipy import sparse, stats
 
 from optalloc import sampling
+from optalloc.actions import ActionTable
 from optalloc.checks import check_memory
 from optalloc.exceptions import bad_value
+from optalloc.kpis import KPISpec
 from optalloc.scenario import Noise, Scenario, State, episode_keys
+from optalloc.tabular import TabularModel, nearest_index
+from optalloc.tags import ScenarioTags
 
 #: Census tables by scenario fingerprint, so that scenarios of equal parameters build theirs once
 #: per process (a table takes about 0.7 s for the stochastic preset); the last few are kept.
@@ -187,7 +191,8 @@ def expected_shortage(mean: np.ndarray | float, beds: np.ndarray | int) -> np.nd
 class BedScenario(Scenario):
     """Bed capacity expansion; see the module docstring for the card."""
 
-    family = "beds"
+    tags = ScenarioTags(family="beds", action_kind="discrete", epoch_name="year", cost_unit="taka", cost_scale=1e6,
+                        capabilities=frozenset({"tabular_model", "perfect_information", "planner"}))
     params_class = BedParams
     observation_names = ("year", "beds", "population", "unattended_last_year")
 
@@ -207,20 +212,19 @@ class BedScenario(Scenario):
     def _check_demand_table_size(self) -> None:
         """Refuse, before anything is built, demand whose census table would not fit in memory.
 
-        The table (:meth:`_demand_rows`) holds a CDF row for every (year,
-        lattice index, surge) mean, about ``55 sqrt(m) + 30`` values wide for
-        the largest mean ``m``: extreme growth, demand or surges make it huge.
+        The table (:meth:`_demand_rows`) holds a CDF row for every reachable
+        (year, lattice index, surge) mean, about ``55 sqrt(m) + 30`` values
+        wide for the largest mean ``m``: extreme growth, demand or surges make it huge.
         """
         p = self.params
-        width = self.horizon if p.growth_step > 0 else 0
         t = np.arange(self.horizon)
         with np.errstate(over="ignore"):
-            top = float(np.max(self.demand_mean(t, width, p.surge_probability > 0)))
+            top = float(np.max(self.demand_mean(t, t if p.growth_step > 0 else 0, p.surge_probability > 0)))
         owner = f"scenario {self.id}"
         if not np.isfinite(top):
             raise bad_value(owner, "base_demand", "a demand whose yearly mean stays finite over the horizon "
                             "(growth_rate, growth_step and surge_multiplier compound it)", p.base_demand)
-        rows = self.horizon * (2 * width + 1) * 2
+        rows = 2 * int(self._row_offsets()[-1])
         values = rows * (55.0 * np.sqrt(top) + 31.0)
         check_memory(f"the daily-demand table of scenario {self.id} ({rows:,} rows for a largest mean daily "
                      f"demand of {top:,.4g} beds)", 24.0 * values,
@@ -395,28 +399,42 @@ class BedScenario(Scenario):
         xi = noise["xi"]
         return np.concatenate([np.zeros((len(xi), 1), dtype=np.int64), np.cumsum(xi, axis=1)[:, :-1]], axis=1)
 
-    def _shared_demand_table(self, width: int) -> sampling.InversionTable:
+    def _row_offsets(self) -> np.ndarray:
+        """First census-table row (before the surge axis) of each year, and the total: ``t**2`` or ``t``.
+
+        Year ``t`` reaches the lattice indices ``-t..t`` on a random population
+        path (``2 t + 1`` rows), only 0 on a deterministic one.
+        """
+        t = np.arange(self.horizon + 1)
+        return t**2 if self.params.growth_step > 0 else t
+
+    def _shared_demand_table(self) -> sampling.InversionTable:
         """The census table of this scenario's parameters: from :data:`_TABLES`, else built and kept there."""
         key = self.fingerprint()
         table = _TABLES.pop(key, None)
         if table is None:
-            t_grid, j_grid, s_grid = np.meshgrid(np.arange(self.horizon), np.arange(-width, width + 1), [False, True],
-                                                 indexing="ij")
-            table = sampling.InversionTable.poisson(self.demand_mean(t_grid, j_grid, s_grid))
+            random = self.params.growth_step > 0
+            t_rows, j_rows = zip(*[(t, j) for t in range(self.horizon)
+                                   for j in (range(-t, t + 1) if random else (0,))])
+            t_grid, s_grid = np.repeat(np.array(t_rows), 2), np.tile([False, True], len(t_rows))
+            table = sampling.InversionTable.poisson(self.demand_mean(t_grid, np.repeat(np.array(j_rows), 2), s_grid))
         _TABLES[key] = table  # most recently used last
         while len(_TABLES) > _TABLES_KEPT:
             _TABLES.pop(next(iter(_TABLES)))
         return table
 
     def _demand_rows(self, t: int, lattice: np.ndarray, surge: np.ndarray) -> tuple[sampling.InversionTable, np.ndarray]:
-        """The census table of every (year, lattice index in ``-w..w``, surge) mean, and the rows of year ``t``.
+        """The census table of every reachable (year, lattice index, surge) mean, and the rows of year ``t``.
 
-        ``w = horizon`` on a random population lattice, else 0; the table is built on first use.
+        Year ``t``'s rows start at :meth:`_row_offsets` ``[t]`` and run over the lattice
+        indices ``-t..t`` (random population) or 0, each with a normal and a surge row;
+        the table is built on first use.
         """
-        width = self.horizon if self.params.growth_step > 0 else 0
         if self._demand_table is None:  # once per instance: this method is on the hot path of step
-            self._demand_table = self._shared_demand_table(width)
-        rows = (t * (2 * width + 1) + np.asarray(lattice, dtype=np.int64) + width) * 2 + np.asarray(surge, dtype=np.int64)
+            self._demand_table = self._shared_demand_table()
+            self._offsets = self._row_offsets()
+        width = t if self.params.growth_step > 0 else 0
+        rows = (self._offsets[t] + np.asarray(lattice, dtype=np.int64) + width) * 2 + np.asarray(surge, dtype=np.int64)
         return self._demand_table, rows
 
     def observe(self, t: int, state: State) -> np.ndarray:
@@ -436,14 +454,32 @@ class BedScenario(Scenario):
             "final_beds": trajectory["beds"][:, -1].astype(float),
         }
 
+    def kpi_specs(self) -> dict[str, KPISpec]:
+        return {
+            "unattended_patient_days": KPISpec("patient-days", "unattended patient-days over the horizon", "{:,.0f}"),
+            "final_beds": KPISpec("beds", "beds in service in the last year", "{:,.1f}", direction="max"),
+        }
+
+    def action_table(self) -> ActionTable:
+        """Action ``a`` adds ``a`` beds: one component, ``beds``."""
+        return ActionTable.index(self.params.max_add + 1, "beds", "added")
+
     # ------------------------------------------------------------ exact model
-    def lattice_from_observation(self, observation: np.ndarray) -> np.ndarray:
-        """Invert :meth:`population` for observations ``(n, 4)``: the lattice index."""
-        p = self.params
-        if p.growth_step == 0:
-            return np.zeros(len(observation), dtype=np.int64)
-        t, pop = observation[:, 0].astype(np.int64), observation[:, 2]
-        return np.rint(np.log(pop / self.median_population(t)) / p.growth_step).astype(np.int64)
+    def lattice_of(self, t: int, observations: np.ndarray) -> np.ndarray:
+        """Lattice index of each observation ``(n, 4)`` of year ``t``; ``horizon + 1`` for no lattice point.
+
+        Explicit: on a random population lattice the observed population is
+        matched against the ``2 t + 1`` populations year ``t`` can take
+        (:func:`optalloc.tabular.nearest_index`), never inverted through a
+        logarithm; on a deterministic path the index is 0.
+        """
+        if self.params.growth_step == 0:
+            # A deterministic population is a function of the year, not part of the state: a plan made on a
+            # population path (a forecast) acts on any observed population, as it would in practice.
+            return np.zeros(len(observations), dtype=np.int64)
+        lattice = np.arange(-t, t + 1)
+        pos = nearest_index(self.population(t, lattice), np.asarray(observations)[:, 2])
+        return np.where(pos >= 0, pos - t, self.horizon + 1)
 
     def expected_year_shortage(self, t: int, lattice: np.ndarray, beds: np.ndarray) -> np.ndarray:
         """Expected unattended patient-days in year ``t`` [patient-days], averaged over surge.
@@ -561,49 +597,59 @@ class BedScenario(Scenario):
         b, lat = np.meshgrid(beds, lattice, indexing="ij")
         return b.ravel(), lat.ravel()
 
-    def tabular_stages(self) -> list[tuple[sparse.csr_array, np.ndarray]]:
-        """The exact finite-horizon MDP: per year ``(P_t, C_t)`` in the DP engine's layout.
+    def tabular_model(self) -> TabularModel:
+        """The exact finite-horizon MDP over (year, beds, lattice index), built year by year.
 
-        ``P_t`` has shape ``(A * S_t, S_{t+1})``, action-major rows; ``C_t`` has
-        shape ``(S_t, A)`` [taka, undiscounted] with ``inf`` for infeasible
-        additions. Built from the same :meth:`year_cost`,
-        :meth:`expected_year_shortage` and lattice as :meth:`step`.
+        Stage ``t`` holds the states of :meth:`stage_states`, the costs
+        [taka, undiscounted] of :meth:`year_cost` with the expected unattended
+        patient-days of :meth:`expected_year_shortage`, and the lattice moves:
+        the same dynamics as :meth:`step`.
         """
-        p = self.params
-        actions = np.arange(p.max_add + 1)
-        states = sum(len(self.stage_states(t)[0]) for t in range(self.horizon))
-        # Per (state, action): a cost and |xi| transition entries (value, row and column while built, then CSR).
-        check_memory(f"the exact tabular model of scenario {self.id} ({states:,} states x {len(actions)} actions)",
-                     states * len(actions) * (24.0 + 40.0 * len(self._xi)),
+        actions = self.params.max_add + 1
+        sizes = [len(self.stage_states(t)[0]) for t in range(self.horizon + 1)]
+        # Solving holds one stage (a cost and |xi| transition entries per state and action: value, row and
+        # column while built, then CSR) and the next one's values: about the two largest stages.
+        largest = sorted(sizes)[-2:]
+        check_memory(f"the exact tabular model of scenario {self.id} ({sum(sizes[:-1]):,} states x {actions} "
+                     f"actions, {max(sizes):,} in the largest year)",
+                     sum(largest) * actions * (24.0 + 40.0 * len(self._xi)),
                      "lower max_add, horizon or max_beds for an exact DP")
-        stages = []
-        for t in range(self.horizon):
-            beds, lat = self.stage_states(t)
-            nbeds, nlat = self.stage_states(t + 1)
-            n_lat_next = len(np.unique(nlat))
-            b_next0, lat_next0 = nbeds.min(), nlat.min()
-            S, A = len(beds), len(actions)
-            in_service = beds[:, None] + actions[None, :]
-            feasible = in_service <= self.max_beds
-            cost = self.year_cost(actions[None, :], in_service,
-                                  self.expected_year_shortage(t, lat[:, None], in_service))
-            cost = np.where(feasible, cost, np.inf)
-            # Successors: beds H + a (clipped for infeasible rows, which are never chosen), lattice + xi.
-            rows, cols, vals = [], [], []
-            s_idx = np.arange(S)
-            for a in actions:
-                nb = np.minimum(beds + a, self.max_beds)
-                for xi, prob in zip(self._xi, self._xi_prob):
-                    col = (nb - b_next0) * n_lat_next + (lat + xi - lat_next0)
-                    rows.append(a * S + s_idx)
-                    cols.append(col)
-                    vals.append(np.full(S, prob))
-            P = sparse.csr_array(
-                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                shape=(A * S, len(nbeds)),
-            )
-            stages.append((P, cost))
-        return stages
+        return TabularModel(horizon=self.horizon, n_states=lambda t: sizes[t], stage=self._tabular_stage,
+                            observations=self.tabular_observations, index=self.tabular_index)
+
+    def tabular_stages(self) -> list[tuple[sparse.csr_array, np.ndarray]]:
+        """Every stage of :meth:`tabular_model`, built at once (for checks; exact DP builds them one by one)."""
+        return list(self.tabular_model().stages())
+
+    def _tabular_stage(self, t: int) -> tuple[sparse.csr_array, np.ndarray]:
+        """Stage ``t`` of :meth:`tabular_model`: ``P_t`` of shape ``(A * S_t, S_{t+1})``, action-major rows,
+        and ``C_t`` of shape ``(S_t, A)`` [taka, undiscounted] with ``inf`` for infeasible additions."""
+        actions = np.arange(self.params.max_add + 1)
+        beds, lat = self.stage_states(t)
+        nbeds, nlat = self.stage_states(t + 1)
+        n_lat_next = len(np.unique(nlat))
+        b_next0, lat_next0 = nbeds.min(), nlat.min()
+        S, A = len(beds), len(actions)
+        in_service = beds[:, None] + actions[None, :]
+        feasible = in_service <= self.max_beds
+        cost = self.year_cost(actions[None, :], in_service,
+                              self.expected_year_shortage(t, lat[:, None], in_service))
+        cost = np.where(feasible, cost, np.inf)
+        # Successors: beds H + a (clipped for infeasible rows, which are never chosen), lattice + xi.
+        rows, cols, vals = [], [], []
+        s_idx = np.arange(S)
+        for a in actions:
+            nb = np.minimum(beds + a, self.max_beds)
+            for xi, prob in zip(self._xi, self._xi_prob):
+                col = (nb - b_next0) * n_lat_next + (lat + xi - lat_next0)
+                rows.append(a * S + s_idx)
+                cols.append(col)
+                vals.append(np.full(S, prob))
+        P = sparse.csr_array(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(A * S, len(nbeds)),
+        )
+        return P, cost
 
     def tabular_observations(self, t: int) -> np.ndarray:
         """Observations ``(S_t, 4)`` of the states of :meth:`stage_states` at year ``t``, in their order.
@@ -616,13 +662,51 @@ class BedScenario(Scenario):
                  "unattended": np.zeros(len(beds))}
         return self.observe(t, state)
 
-    def tabular_index(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Year and :meth:`stage_states` index of each observation ``(n, 4)``."""
-        t = observations[:, 0].astype(np.int64)
-        beds = observations[:, 1].astype(np.int64)
-        width = t if self.params.growth_step > 0 else np.zeros_like(t)
-        lattice = self.lattice_from_observation(observations)
-        return t, (beds - self.params.initial_beds) * (2 * width + 1) + (lattice + width)
+    def tabular_index(self, t: int, observations: np.ndarray) -> np.ndarray:
+        """:meth:`stage_states` index of each observation ``(n, 4)`` of year ``t``; -1 for no state of year ``t``."""
+        observations = np.asarray(observations, dtype=float)
+        p = self.params
+        width = t if p.growth_step > 0 else 0
+        beds = np.rint(observations[:, 1]).astype(np.int64)
+        lattice = self.lattice_of(t, observations)
+        top = min(p.initial_beds + p.max_add * t, self.max_beds)
+        ok = (beds == observations[:, 1]) & (beds >= p.initial_beds) & (beds <= top) & (np.abs(lattice) <= width)
+        return np.where(ok, (beds - p.initial_beds) * (2 * width + 1) + (lattice + width), -1).astype(np.int64)
+
+    # ------------------------------------------------------------ planning hooks
+    def perfect_information(self, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
+        """Each episode's optimal expansion plan for its own realised daily demand.
+
+        Backward induction over (year, beds) for all episodes at once
+        (:func:`optalloc.families.beds.hindsight.capacity_expansion_dp`) on the
+        realised shortage cost of every bed count (:meth:`realised_shortage`):
+        exact for any table, about 1 ms an episode.
+
+        Returns
+        -------
+        actions : ndarray of int, shape (E, horizon)
+            Beds added each year (the smallest addition among equally cheap ones).
+        costs : ndarray, shape (E,)
+            Their discounted total costs [taka].
+        """
+        from optalloc.families.beds.hindsight import capacity_expansion_dp
+
+        p = self.params
+        grid = np.arange(p.initial_beds, self.max_beds + 1)
+        episodes = len(noise["xi"])
+        # The realised table (built year by year, then stacked), the DP's choices (E, T, K) and one year's
+        # candidates (max_add + 1, E, K), 8 bytes each.
+        check_memory(f"the perfect-information plans of {episodes:,} episodes of scenario {self.id}",
+                     8.0 * episodes * len(grid) * (3 * self.horizon + p.max_add + 1), "evaluate fewer episodes")
+        tables = p.shortage_cost * self.realised_shortage(noise, grid)
+        weights = self.discount ** np.arange(self.horizon)
+        return capacity_expansion_dp(tables, p.bed_cost, p.operating_cost, weights, p.max_add, grid)
+
+    def planner(self) -> Any:
+        """The capacity expansion MILP (:class:`optalloc.formulations.beds.planner.BedPlanner`)."""
+        from optalloc.formulations.beds.planner import BedPlanner
+
+        return BedPlanner(self)
 
 
 def make(preset: str, **overrides: Any) -> BedScenario:

@@ -72,11 +72,12 @@ def _deterministic_optimum(scenario, table):
     return value[0]
 
 
-@pytest.mark.parametrize("method", ["dp", "milp"])
-def test_hindsight_equals_an_independent_deterministic_dp(method):
+@pytest.mark.parametrize("policy_id", ["hindsight", "hindsight-milp"])
+def test_hindsight_equals_an_independent_deterministic_dp(policy_id):
+    """The scenario's perfect-information DP and the planner's MILP on each path, against a plain DP."""
     scenario = oa.make_scenario("beds/stochastic-v0", horizon=12)
     noise = scenario.sample_noise(5, 6)
-    hindsight = oa.make_policy("hindsight", method=method).fit(scenario)
+    hindsight = oa.make_policy(policy_id).fit(scenario)
     costs = rollout(hindsight, scenario, noise).total_cost
     grid = np.arange(scenario.params.initial_beds, scenario.max_beds + 1)
     tables = scenario.params.shortage_cost * scenario.realised_shortage(noise, grid)

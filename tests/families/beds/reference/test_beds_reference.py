@@ -217,7 +217,8 @@ def test_exact_optimum_matches_reference_backward_induction(preset, overrides):
     for t in range(params.horizon):
         states = list(solution.values[t])
         obs = np.array([ref.observation(params, t, b, j, 0.0) for b, j in states])
-        chosen = dp.act_batch(obs, {"action_mask": scenario.action_mask(t, {"beds": obs[:, 1].astype(np.int64)})})
+        chosen = dp.act_batch(obs, {"action_mask": scenario.action_mask(t, {"beds": obs[:, 1].astype(np.int64)}),
+                                    "epoch": np.full(len(obs), t)})
         for (b, j), a in zip(states, chosen.tolist()):
             future = sum(p * solution.values[t + 1][(b + a, j + xi)] for xi, p in ref.step_law(params))
             q = ref.expected_year_cost(params, shortage, t, j, b, a) + beta * future
