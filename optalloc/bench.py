@@ -414,6 +414,44 @@ class SuiteResult:
     resumed: int = 0
 
 
+def _accepted_pairs(suite: Suite) -> set[tuple[int, int]]:
+    """The (scenario, policy) entries whose policy's tags accept the scenario; each refused pair is a note.
+
+    A suite across families lists every policy once: a pair the policy's tags
+    refuse (exact DP on a scenario without a tabular model, a family's
+    heuristic on another family) is no cell, and a warning says why.
+
+    Raises
+    ------
+    ConfigurationError
+        A scenario no policy of the suite takes, or a reference policy that does not take a scenario.
+    """
+    import warnings
+
+    from optalloc.exceptions import OptallocWarning
+    from optalloc.registry import make_policy, make_scenario
+
+    tags = [make_policy(p.id, **p.params).tags for p in suite.policies]
+    takes: set[tuple[int, int]] = set()
+    noted: set[tuple[int, str, str]] = set()
+    for i, sc in enumerate(suite.scenarios):
+        scenario_tags = make_scenario(sc.id, **sc.overrides).tags
+        for k, pol in enumerate(suite.policies):
+            reason = tags[k].refusal(scenario_tags)
+            if reason is None:
+                takes.add((i, k))
+            elif pol.name == suite.reference:
+                raise ConfigurationError(f"Suite {suite.name!r}: the reference policy {pol.name!r} does not take "
+                                         f"scenario {sc.label}: {reason}.")
+            elif (i, pol.id, repr(pol.params)) not in noted:  # once for all training seeds of an entry
+                noted.add((i, pol.id, repr(pol.params)))
+                warnings.warn(f"Suite {suite.name!r}: policy {pol.name!r} does not take scenario {sc.label} "
+                              f"({reason}); those cells are left out.", OptallocWarning, stacklevel=3)
+        if not any((i, k) in takes for k in range(len(suite.policies))):
+            raise ConfigurationError(f"Suite {suite.name!r}: no policy of the suite takes scenario {sc.label}.")
+    return takes
+
+
 def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None = None,
               progress: bool = True, store: CellStore | str | Path | None = None,
               fresh: bool = False) -> SuiteResult:
@@ -464,10 +502,11 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     if cell_store is not None and not isinstance(cell_store, CellStore):
         raise ConfigurationError(f"The 'store' parameter must be a folder path or a CellStore. Got {store!r} instead.")
     # Cells are keyed by position, so a scenario listed twice (other overrides) or a repeated seed stays apart.
+    takes = _accepted_pairs(suite)
     cells: dict[_Key, _Cell] = {
         (i, j, k): (sc, seed, pol)
         for i, sc in enumerate(suite.scenarios) for j, seed in enumerate(suite.seeds)
-        for k, pol in enumerate(suite.policies)
+        for k, pol in enumerate(suite.policies) if (i, k) in takes
     }
     identities = {key: _cell_identity(sc, seed, n_episodes, pol) for key, (sc, seed, pol) in cells.items()}
     runs: dict[_Key, PolicyRun] = {}
@@ -507,12 +546,12 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     curve_frames = [pd.DataFrame(columns=["scenario", "seed", "policy", "env_steps"])]
     for i, sc in enumerate(suite.scenarios):
         for j, seed in enumerate(suite.seeds):
-            cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies)}
+            cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies) if (i, k) in takes}
             result = summarise(cell_runs, sc.label, seed, reference=suite.reference)
             summary = result.summary.assign(bound=result.bound, bound_kind=result.bound_kind)
             summaries.append(summary.assign(scenario=sc.label, seed=seed))
             rows = {row["policy"]: row for _, row in summaries[-1].iterrows()}  # policy names are distinct
-            for pol in suite.policies:
+            for pol in (p for k, p in enumerate(suite.policies) if (i, k) in takes):
                 run = cell_runs[pol.name]
                 records.append(CellRecord.from_summary_row(
                     rows[pol.name], suite=suite.name, scenario_spec={"id": sc.id, "overrides": sc.overrides}, policy_id=pol.id,

@@ -223,7 +223,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - start
-    n_cells = len(suite.scenarios) * len(suite.seeds) * len(suite.policies)
+    n_cells = len(result.records)  # the cells the policies' tags let into the grid
     if result.resumed:
         print(f"resumed {result.resumed} of {n_cells} cells from {store}", file=sys.stderr if args.json else sys.stdout)
     written = [out, out.with_name(out.stem + "-episodes.csv"), out.with_name(out.stem + "-epochs.csv")]

@@ -143,3 +143,57 @@ def test_train_writes_checkpoint_and_learning_curve(capsys, tmp_path):
     assert {"env_steps", "eval_cost", "gap_to_optimum_pct"} <= set(curve.columns) and curve["eval_cost"].notna().any()
     assert out.with_suffix(".learning-curve.png").stat().st_size > 5_000
     assert len(report["files"]) == 3
+
+
+# ---------------------------------------------------------------- the CLI on the toy family (registered by conftest)
+TOY_SUITE = """
+name = "toy"
+episodes = 50
+seeds = [3]
+[[scenarios]]
+id = "toy/walk-v0"
+[[scenarios]]
+id = "toy/pool-v0"
+[[policies]]
+id = "dp"
+[[policies]]
+id = "ppo"
+params = {total_timesteps = 256, num_envs = 8, num_steps = 8, hidden_sizes = [8], compute_optimum = false}
+"""
+
+
+def test_toy_family_through_the_cli(capsys, tmp_path):
+    """Evaluate, fit/load and a suite on a family outside the package: units, KPIs and epochs from its tags."""
+    from toy_family.scenario import brute_force_optimum
+
+    import optalloc as oa
+
+    code, out, _ = run(capsys, "evaluate", "--scenario", "toy/walk-v0", "--policy", "dp", "--episodes", "40",
+                       "--no-progress")
+    assert code == 0 and "mean cost (EUR)" in out and "moves" in out and "distance" in out
+    optimum = brute_force_optimum(oa.make_scenario("toy/walk-v0"))
+    assert f"bound: exact optimum (dp) = {optimum:,.0f}" in out
+    saved = tmp_path / "walk-dp.zip"
+    assert run(capsys, "fit", "--scenario", "toy/walk-v0", "--policy", "dp", "--out", str(saved), "--json")[0] == 0
+    code, out, _ = run(capsys, "evaluate", "--scenario", "toy/walk-v0", "--load", str(saved), "--episodes", "40",
+                       "--json")
+    assert code == 0 and json.loads(out)[0]["policy"] == "walk-dp"
+
+    pytest.importorskip("torch")
+    suite = tmp_path / "toy.toml"
+    suite.write_text(TOY_SUITE)
+    code, out, err = run(capsys, "bench", "run", str(suite), "--out", str(tmp_path / "toy.csv"), "--no-progress",
+                         "--workers", "1")  # in this process, where conftest registered the toy family
+    assert code == 0, err
+    import pandas as pd
+
+    # dp refuses the vector-action pool by its tags: that pair is no cell, and a note says why.
+    assert ("optalloc: note: Suite 'toy': policy 'dp' does not take scenario toy/pool-v0 (it takes discrete "
+            "actions, not multi_discrete); those cells are left out.") in err
+    summary = pd.read_csv(tmp_path / "toy.csv")
+    assert sorted(zip(summary["scenario"], summary["policy"])) == [("toy/pool-v0", "ppo"), ("toy/walk-v0", "dp"),
+                                                                   ("toy/walk-v0", "ppo")]
+    epochs = pd.read_csv(tmp_path / "toy-epochs.csv")
+    assert set(epochs.loc[epochs["scenario"] == "toy/walk-v0", "component"]) == {"left", "right"}
+    assert set(epochs.loc[epochs["scenario"] == "toy/pool-v0", "component"]) == {"unit A", "unit B"}
+    assert (tmp_path / "toy-toy_pool-v0-seed3-actions.png").stat().st_size > 5_000

@@ -160,3 +160,16 @@ def test_describe_shows_the_tags():
     assert tags["capabilities"] == ["perfect_information", "planner", "tabular_model"]
     assert tags["kpis"]["unattended_patient_days"]["unit"] == "patient-days"
     assert describe_tags("dp")["needs"] == ["tabular_model"]
+
+
+def test_the_printed_table_formats_kpis_by_their_specs_and_names_the_currency():
+    from optalloc.cli import format_summary
+    from optalloc.evaluation import PolicyRun, Trajectory, summarise
+
+    trajectory = Trajectory(np.array([1.0, 3.0]), np.zeros((2, 1)), np.zeros((2, 1), dtype=int), {},
+                            {"waiting": np.array([1234.25, 1236.75]), "helpers": np.array([2.0, 3.0])}, 0.0)
+    summary = summarise({"p": PolicyRun("p", "heuristic", "non_anticipative", 0.0, trajectory)}, "toy/x", 0).summary
+    table = format_summary(summary, {"waiting": KPISpec("minutes", fmt="{:,.0f}")}, "EUR")
+    header, row = table.splitlines()
+    assert "mean cost (EUR)" in header and "waiting" in header and "helpers" in header
+    assert row.split()[-4:-2] == ["1,236", "2.5"]  # the spec's format; one decimal without a spec

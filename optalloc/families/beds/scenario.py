@@ -456,7 +456,7 @@ class BedScenario(Scenario):
 
     def kpi_specs(self) -> dict[str, KPISpec]:
         return {
-            "unattended_patient_days": KPISpec("patient-days", "unattended patient-days over the horizon", "{:,.0f}"),
+            "unattended_patient_days": KPISpec("patient-days", "unattended patient-days over the horizon", "{:,.1f}"),
             "final_beds": KPISpec("beds", "beds in service in the last year", "{:,.1f}", direction="max"),
         }
 
