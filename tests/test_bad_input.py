@@ -150,6 +150,8 @@ CLI_CASES = [
      "Two evaluated policies would both be named 'dp' (--policy dp and --load dp.zip)"),
     ("names", lambda d: ["evaluate", *S, "--policy", "rigid:k=1,k=2"],
      "The policy parameter 'k' is given twice (k=1 and k=2)"),
+    ("names", lambda d: ["evaluate", *S, "--policy", "plan-on:transform=forcast"],
+     "Unknown planning transform id 'forcast'; known: forecast. Did you mean 'forecast'?"),
     ("names", lambda d: ["evaluate", *S, "--policy", "rigid", "--set", "days=300", "--set", "days=200"],
      "The scenario override 'days' is given twice"),
     ("names", lambda d: ["bench", "run", _suite(d, "twice.toml", SUITE + '[[policies]]\nid = "rigid"\nparams = {k = 3}\n'),

@@ -122,6 +122,7 @@ class PlanOnPolicy(Policy):
     def _validate_params(self) -> None:
         self._check_types()
         self._make_inner().validate_params()
+        self._tags()  # an unknown transform fails here, before any fit
 
     # ------------------------------------------------------------ fitting
     def _planning_scenario(self, scenario: Scenario) -> Scenario:

@@ -96,15 +96,11 @@ class LSTMNet(nn.Module):
 
 @contextlib.contextmanager
 def _deterministic(seed: int) -> Iterator[None]:
-    """Seed torch in a forked RNG on one thread; restore the caller's state after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    """Seed torch in a forked RNG on one thread (the agents' helpers); restore the caller's state after."""
+    from optalloc.rl.policy import seeded_torch, training_threads
+
+    with training_threads(1), seeded_torch(seed):
+        yield
 
 
 class LSTMForecaster(Forecaster):
