@@ -40,7 +40,7 @@ from optalloc.checks import read_document
 from optalloc.evaluation import PolicyRun
 from optalloc.exceptions import ConfigurationError, OptallocError
 from optalloc.records import CellRecord, records_frame
-from optalloc.scenario import spec_label
+from optalloc.scenario import Scenario, spec_label
 from optalloc.validation import did_you_mean
 
 #: A suite name: it names output files, so no folders and no leading dot.
@@ -414,7 +414,7 @@ class SuiteResult:
     resumed: int = 0
 
 
-def _accepted_pairs(suite: Suite) -> set[tuple[int, int]]:
+def _accepted_pairs(suite: Suite, scenarios: list[Scenario]) -> set[tuple[int, int]]:
     """The (scenario, policy) entries whose policy's tags accept the scenario; each refused pair is a note.
 
     A suite across families lists every policy once: a pair the policy's tags
@@ -429,13 +429,13 @@ def _accepted_pairs(suite: Suite) -> set[tuple[int, int]]:
     import warnings
 
     from optalloc.exceptions import OptallocWarning
-    from optalloc.registry import make_policy, make_scenario
+    from optalloc.registry import make_policy
 
     tags = [make_policy(p.id, **p.params).tags for p in suite.policies]
     takes: set[tuple[int, int]] = set()
     noted: set[tuple[int, str, str]] = set()
     for i, sc in enumerate(suite.scenarios):
-        scenario_tags = make_scenario(sc.id, **sc.overrides).tags
+        scenario_tags = scenarios[i].tags
         for k, pol in enumerate(suite.policies):
             reason = tags[k].refusal(scenario_tags)
             if reason is None:
@@ -494,15 +494,16 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     from optalloc.registry import make_scenario
 
     n_episodes = check_episodes(suite.episodes if episodes is None else episodes)
-    for sc in suite.scenarios:  # every cell's trajectories are kept for the tables
-        check_evaluation_size(make_scenario(sc.id, **sc.overrides), n_episodes, len(suite.policies) * len(suite.seeds))
+    built = [make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios]  # for sizes, tags and action tables
+    for scenario in built:  # every cell's trajectories are kept for the tables
+        check_evaluation_size(scenario, n_episodes, len(suite.policies) * len(suite.seeds))
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigurationError(f"The 'workers' parameter must be a positive integer. Got {workers!r} instead.")
     cell_store = CellStore(store) if isinstance(store, (str, os.PathLike)) else store
     if cell_store is not None and not isinstance(cell_store, CellStore):
         raise ConfigurationError(f"The 'store' parameter must be a folder path or a CellStore. Got {store!r} instead.")
     # Cells are keyed by position, so a scenario listed twice (other overrides) or a repeated seed stays apart.
-    takes = _accepted_pairs(suite)
+    takes = _accepted_pairs(suite, built)
     cells: dict[_Key, _Cell] = {
         (i, j, k): (sc, seed, pol)
         for i, sc in enumerate(suite.scenarios) for j, seed in enumerate(suite.seeds)
@@ -558,8 +559,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
                     params=pol.params, train_seed=pol.train_seed, information=run.information, episodes=n_episodes,
                     kpi_names=list(run.trajectory.kpis)))
             episode_frames.append(result.episodes.assign(scenario=sc.label, seed=seed))
-            table = make_scenario(sc.id, **sc.overrides).action_table()
-            epoch_frames.append(result.epoch_actions(table).assign(scenario=sc.label, seed=seed))
+            epoch_frames.append(result.epoch_actions(built[i].action_table()).assign(scenario=sc.label, seed=seed))
             curve_frames += [run.learning_curve.assign(scenario=sc.label, seed=seed, policy=name)
                              for name, run in cell_runs.items() if run.learning_curve is not None]
     front = ["scenario", "seed"]

@@ -235,14 +235,14 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     if len(result.curves):
         written.append(out.with_name(out.stem + "-learning-curves.csv"))
         result.curves.to_csv(written[-1], index=False)
+    scenarios = {sc.label: make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios}  # units, KPIs, actions
     if not args.no_plots:
-        written += _suite_plots(result, out, {sc.label: make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios})
+        written += _suite_plots(result, out, scenarios)
     if args.json:
         print(result.summary.to_json(orient="records", indent=2))
         return 0
     print(f"suite {suite.name}: {len(suite.scenarios)} scenario(s) x {len(suite.seeds)} seed(s) x "
           f"{len(suite.policies)} policies, {args.episodes or suite.episodes} episodes each, {elapsed:.1f} s")
-    scenarios = {sc.label: make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios}
     for (scenario_id, seed), frame in result.summary.groupby(["scenario", "seed"], sort=False):
         print(f"\n{scenario_id} (seed {seed}); bound: {frame['bound_kind'].iloc[0]} = {_money(frame['bound'].iloc[0])}")
         scenario = scenarios[scenario_id]

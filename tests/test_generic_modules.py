@@ -29,7 +29,7 @@ CLI_TEXT_CONSTANTS = {"EPILOG"}
 
 def _is_family_path(relative: Path) -> bool:
     parts = relative.parts
-    if parts[0] == "optalloc" and len(parts) > 2 and parts[1] == "families":
+    if parts[0] == "optalloc" and len(parts) > 3 and parts[1] == "families":  # optalloc/families/<f>/...
         return True
     return parts[0] in ("formulations", "rl") and len(parts) > 1 and parts[1] in FAMILIES
 
@@ -141,6 +141,7 @@ def test_there_are_families_and_generic_modules():
     assert Path("optalloc/evaluation.py") in modules and Path("rl/ppo.py") in modules
     assert not any(_is_family_path(m) for m in modules)
     assert Path("optalloc/families/beds/scenario.py") not in modules
+    assert Path("optalloc/families/__init__.py") in modules  # the package of all families is generic
 
 
 @pytest.mark.parametrize("relative", generic_modules(), ids=str)
