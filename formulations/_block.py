@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 from pyomo.common.config import ConfigDict, ConfigValue
 from pyomo.core.base.block import BlockData, declare_custom_block
 
@@ -39,6 +40,8 @@ from optalloc.exceptions import ConfigurationError, bad_value
 from optalloc.validation import did_you_mean
 
 __all__ = [
+    "FiniteArray",
+    "checked_option",
     "FormulationData",
     "component_class",
     "declare_formulation",
@@ -66,6 +69,27 @@ _DOMAIN_PHRASES = {
 }
 
 DataT = TypeVar("DataT", bound="FormulationData")
+
+
+class FiniteArray:
+    """Config domain: a read-only float array of ``ndim`` dimensions, finite and >= 0 (or None: not given)."""
+
+    def __init__(self, ndim: int) -> None:
+        self.ndim = ndim
+
+    def __call__(self, data: Any) -> np.ndarray | None:
+        if data is None:  # "not given": the option's default applies
+            return None
+        array = np.array(data, dtype=float)
+        if array.ndim != self.ndim:
+            raise ValueError(f"expected a {self.ndim}-D array, got {array.ndim}-D")
+        if not np.all(np.isfinite(array)) or np.any(array < 0):
+            raise ValueError("entries must be finite and non-negative")
+        array.flags.writeable = False
+        return array
+
+    def domain_name(self) -> str:
+        return f"a {self.ndim}-D array of finite non-negative numbers"
 
 
 class FormulationData(BlockData):
@@ -155,6 +179,20 @@ def domain_phrase(domain: Any) -> str:
     else:
         name = getattr(domain, "__name__", str(domain))
     return _DOMAIN_PHRASES.get(name, name)
+
+
+def checked_option(domain: Any, data: Any, owner: str, name: str) -> Any:
+    """Apply an option's config domain to a new value given after construction, with the standard error.
+
+    ``None`` (an option's "not given") is refused too: a setter needs a value.
+    """
+    try:
+        checked = domain(data)
+    except (TypeError, ValueError) as err:
+        raise bad_value(owner, name, domain_phrase(domain), data) from err
+    if checked is None:
+        raise bad_value(owner, name, domain_phrase(domain), data)
+    return checked
 
 
 def component_class(data_cls: type[FormulationData]) -> type:

@@ -283,7 +283,15 @@ class _PlannerPolicy(Policy):
 
 
 class _PlanPolicy(_PlannerPolicy):
-    """A policy that acts from a fixed plan ``plan_`` (one action per epoch)."""
+    """A policy that acts from a fixed plan ``plan_`` (one action per epoch).
+
+    It needs a scenario on which a fixed plan stays feasible (capability ``open_loop``):
+    where the feasible actions depend on the noise (patients who may not arrive), a
+    plan cannot be acted on.
+    """
+
+    tags = PolicyTags(method="math_programming", action_kinds=frozenset(ACTION_KINDS),
+                      needs=frozenset({"planner", "open_loop"}))
 
     def act_batch(self, observations: np.ndarray, infos: Mapping[str, np.ndarray]) -> np.ndarray:
         self._check_fitted()

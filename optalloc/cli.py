@@ -35,6 +35,7 @@ EPILOG = """examples:
   optalloc fit --scenario beds/stochastic-v0 --policy dp --out dp.zip
   optalloc evaluate --scenario beds/stochastic-v0 --load dp.zip --policy rigid
   optalloc bench run benchmarks/suites/beds/beds.toml
+  optalloc simulate --scenario scanners/gocgun-v0 --policy dp --days 5
   optalloc solve FAMILY INSTANCE --time-limit 60 --json      (a static instance: an id or a JSON file)
 """
 
@@ -200,6 +201,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result.episodes.to_csv(args.csv, index=False)
     bound = f"bound: {result.bound_kind} = {_money(result.bound)}" if result.bound is not None else "bound: none available"
     _print_frame(result.summary.assign(bound=result.bound, bound_kind=result.bound_kind), args.json, bound, scenario)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from optalloc.io import load_policy
+    from optalloc.registry import make_policy, make_scenario
+    from optalloc.simulate import simulate
+
+    if args.csv:
+        check_output_path(args.csv, "--csv file")
+    check_episodes(args.episodes)
+    if (args.policy is None) == (args.load is None):
+        raise ConfigurationError("Give one policy: --policy ID (see 'optalloc list') or --load FILE.")
+    scenario = make_scenario(args.scenario, **_parse_assignments(args.set, "scenario override"))
+    if args.load:
+        policy = load_policy(args.load)
+    else:
+        name, policy_id, params = _parse_policy(args.policy)
+        policy = make_policy(policy_id, **params)
+        policy.policy_id = name
+    if not policy.is_fitted():
+        policy.fit(scenario, seed=args.seed)
+    result = simulate(policy, scenario, args.episodes, args.seed)
+    if args.csv:
+        result.trace.to_csv(args.csv, index=False)
+    if args.json:
+        print(json.dumps({"trace": json.loads(result.trace.to_json(orient="records")),
+                          "totals": json.loads(result.totals.to_json(orient="records"))}, indent=2))
+        return 0
+    specs, tags = scenario.kpi_specs(), scenario.tags
+    unit = f" ({tags.cost_unit})" if tags.cost_unit else ""
+    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.float_format", "{:,.3f}".format):
+        for i in range(args.episodes):
+            print(f"{tags.episode_name} {i + 1} of {args.episodes}: {policy.name} on {scenario.id} (seed {args.seed})")
+            print(result.episode(i).to_string(index=False))
+            row = result.totals.iloc[i]
+            kpis = ", ".join(f"{spec.description} {spec.format(row[k])}" for k, spec in specs.items() if k in row)
+            print(f"  total cost{unit} {row['total_cost']:,.3f}" + (f"; {kpis}" if kpis else "") + "\n")
+    means = result.totals.drop(columns="episode").mean()
+    print(f"mean over {args.episodes} {tags.episode_name}s: total cost{unit} {means['total_cost']:,.3f}; "
+          + ", ".join(f"{spec.description} {spec.format(means[k])}" for k, spec in specs.items() if k in means))
     return 0
 
 
@@ -445,6 +487,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "simulate",
+        help="trace a policy epoch by epoch on a few episodes",
+        description="Fit a policy (or load a saved one) and run it on a few evaluation paths, printing every "
+                    "epoch: what the policy observed, what it decided, the stage cost, and each episode's totals "
+                    "and KPIs. For the scanner family an episode is a working day and an epoch a half-hour slot; "
+                    "for the bed family an episode is a planning horizon and an epoch a year.",
+        epilog="example: optalloc simulate --scenario scanners/gocgun-v0 --policy dp --days 5",
+    )
+    p.add_argument("--scenario", required=True, help="scenario id, e.g. scanners/gocgun-v0 (see 'optalloc list')")
+    p.add_argument("--policy", metavar="ID[:k=v,...]", help="policy id with optional hyperparameters, e.g. dp")
+    p.add_argument("--load", metavar="FILE", help="a saved policy (.zip) instead of --policy")
+    p.add_argument("--episodes", "--days", dest="episodes", type=int, default=5,
+                   help="episodes to trace (default 5; --days is the same option)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the paths and of fitting (default 0); episode i is episode i of 'optalloc "
+                        "evaluate' with the same seed")
+    p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                   help="scenario parameter override, e.g. --set scanners=1; repeatable")
+    p.add_argument("--csv", metavar="FILE", help="write the full trace (every observation and info entry) to FILE")
+    p.add_argument("--json", action="store_true", help="print the trace and totals as JSON")
+    p.set_defaults(func=cmd_simulate)
 
     for name, verb in (("fit", "fit (DP, MILP, heuristics)"), ("train", "train (RL, grid-searched heuristics)")):
         p = sub.add_parser(

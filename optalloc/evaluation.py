@@ -41,6 +41,9 @@ class Trajectory:
         Domain KPIs.
     act_seconds : float
         Wall time spent in the policy.
+    observations : ndarray (n, horizon, ...) or None
+        What the policy observed at each epoch, when the rollout kept it
+        (``rollout(..., keep_observations=True)``).
     """
 
     total_cost: np.ndarray
@@ -49,9 +52,11 @@ class Trajectory:
     info: dict[str, np.ndarray]
     kpis: dict[str, np.ndarray]
     act_seconds: float
+    observations: np.ndarray | None = None
 
 
-def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: int | None = None) -> Trajectory:
+def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: int | None = None,
+            keep_observations: bool = False) -> Trajectory:
     """Run a fitted policy on a batch of noise paths.
 
     Parameters
@@ -63,6 +68,8 @@ def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: in
         Noise path of ``n`` episodes (``scenario.sample_noise``).
     policy_seed : int, optional
         Seed of the policy's own randomness.
+    keep_observations : bool
+        Keep every epoch's observations in :attr:`Trajectory.observations` (traces).
 
     Returns
     -------
@@ -80,9 +87,12 @@ def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: in
     stage_cost = np.empty((n, T))
     actions: list[np.ndarray] = []
     infos: list[dict[str, np.ndarray]] = []
+    observed: list[np.ndarray] = []
     episode = np.arange(n)
     for t in range(T):
         obs = scenario.observe(t, state)
+        if keep_observations:
+            observed.append(obs)
         mask = scenario.action_mask(t, state)
         start = time.perf_counter()
         a = np.asarray(policy.act_batch(obs, {"action_mask": mask, "episode": episode, "epoch": np.full(n, t)}))
@@ -100,6 +110,7 @@ def rollout(policy: Policy, scenario: Scenario, noise: Noise, *, policy_seed: in
         info=info_stacked,
         kpis=scenario.kpis(info_stacked),
         act_seconds=act_seconds,
+        observations=np.stack(observed, axis=1) if keep_observations else None,
     )
 
 

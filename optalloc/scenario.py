@@ -304,6 +304,25 @@ class Scenario(ABC):
         raise UnsupportedScenarioError(f"Scenario {self.id!r} of family {self.family!r} has no math-programming "
                                        "planner.")
 
+    def trace_view(self, trace: Any) -> Any:
+        """The columns of an epoch-by-epoch trace worth printing, in reading order.
+
+        Parameters
+        ----------
+        trace : pandas.DataFrame
+            One episode's rows of :attr:`optalloc.simulate.Simulation.trace`:
+            ``epoch``, the named observation components, ``action``,
+            ``decision`` (the action in words), ``cost`` and the step's info entries.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The default keeps the epoch, the observation, the decision and the cost;
+            a family shows what its users read (clock times, queues, arrivals).
+        """
+        names = [c for c in trace.columns if c in set(self.observation_names)]
+        return trace[["epoch", *names, "decision", "cost"]]
+
     @property
     def family(self) -> str:
         """Problem family, from :attr:`tags`."""

@@ -19,7 +19,7 @@ from optalloc.exceptions import ConfigurationError
 #: (``gymnasium.spaces.MultiDiscrete``) with one mask per component.
 ACTION_KINDS = ("discrete", "multi_discrete")
 #: What a scenario may offer beyond the rollout contract.
-CAPABILITIES = ("tabular_model", "perfect_information", "static_instance", "planner")
+CAPABILITIES = ("tabular_model", "perfect_information", "static_instance", "planner", "open_loop")
 #: Method kinds of policies.
 METHODS = ("heuristic", "math_programming", "dynamic_programming", "rl")
 #: Information sets: a non-anticipative policy sees only the past; an oracle sees the episode's future
@@ -42,6 +42,8 @@ class ScenarioTags:
         concatenated.
     epoch_name : str
         What an epoch is called in tables and plots (``"year"``, ``"slot"``, ``"shift"``).
+    episode_name : str
+        What an episode is called in traces (``"day"``, ``"planning horizon"``).
     cost_unit : str
         Currency of costs (e.g. the ISO name or the local name of the currency); ``""``: unitless.
     cost_scale : float
@@ -50,12 +52,15 @@ class ScenarioTags:
         Subset of :data:`CAPABILITIES`: ``tabular_model`` (:meth:`Scenario.tabular_model`, exact DP),
         ``perfect_information`` (:meth:`Scenario.perfect_information`, the hindsight bound),
         ``static_instance`` (a one-solve problem with an instance id), ``planner``
-        (:meth:`Scenario.planner`, the family's math-programming planner).
+        (:meth:`Scenario.planner`, the family's math-programming planner), ``open_loop``
+        (a plan of actions feasible from the initial state stays feasible whatever the noise,
+        so a fixed plan can be acted on: the open-loop ``milp`` and ``saa`` need it).
     """
 
     family: str
     action_kind: Literal["discrete", "multi_discrete"] = "discrete"
     epoch_name: str = "epoch"
+    episode_name: str = "episode"
     cost_unit: str = ""
     cost_scale: float = 1.0
     capabilities: frozenset[str] = field(default_factory=frozenset)

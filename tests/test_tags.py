@@ -157,7 +157,7 @@ def test_exact_dp_on_the_toy_equals_brute_force():
 def test_describe_shows_the_tags():
     tags = describe_tags("beds/stochastic-v0")
     assert (tags["family"], tags["epoch"], tags["cost_unit"]) == ("beds", "year", "taka")
-    assert tags["capabilities"] == ["perfect_information", "planner", "tabular_model"]
+    assert tags["capabilities"] == ["open_loop", "perfect_information", "planner", "tabular_model"]
     assert tags["kpis"]["unattended_patient_days"]["unit"] == "patient-days"
     assert describe_tags("dp")["needs"] == ["tabular_model"]
 

@@ -61,7 +61,13 @@ from pyomo.environ import (
 )
 
 from optalloc.exceptions import ConfigurationError, bad_value
-from optalloc.formulations._block import FormulationData, component_class, declare_formulation, domain_phrase
+from optalloc.formulations._block import (
+    FiniteArray,
+    FormulationData,
+    checked_option,
+    component_class,
+    declare_formulation,
+)
 
 __all__ = ["BedCapacity", "BedCapacityData", "build_model"]
 
@@ -72,29 +78,8 @@ _REQUIRED = ("horizon", "initial_beds", "max_add", "beds_min", "beds_max", "shor
 _CONVEXITY_RTOL = 1e-9
 
 
-class _FiniteArray:
-    """Config domain: a read-only float array of ``ndim`` dimensions, finite, >= 0 (or None)."""
-
-    def __init__(self, ndim: int) -> None:
-        self.ndim = ndim
-
-    def __call__(self, data: Any) -> np.ndarray | None:
-        if data is None:  # "not given": the option's default applies
-            return None
-        array = np.array(data, dtype=float)
-        if array.ndim != self.ndim:
-            raise ValueError(f"expected a {self.ndim}-D array, got {array.ndim}-D")
-        if not np.all(np.isfinite(array)) or np.any(array < 0):
-            raise ValueError("entries must be finite and non-negative")
-        array.flags.writeable = False
-        return array
-
-    def domain_name(self) -> str:
-        return f"a {self.ndim}-D array of finite non-negative numbers"
-
-
-_TABLE = _FiniteArray(2)
-_VECTOR = _FiniteArray(1)
+_TABLE = FiniteArray(2)
+_VECTOR = FiniteArray(1)
 
 
 def _config() -> ConfigDict:
@@ -336,7 +321,7 @@ class BedCapacityData(FormulationData):
             New costs (currency), finite, >= 0, convex in the bed count.
         """
         owner = self._owner()
-        array = _as_option(_TABLE, table, owner, "shortage_cost")
+        array = checked_option(_TABLE, table, owner, "shortage_cost")
         _check_shortage_cost(array, self.config.horizon, self.config.beds_min, self.config.beds_max, owner)
         slope, intercept = _pieces(array, self.config.beds_min)
         built = list(self.shortage_epigraph.keys())  # pieces above beds_cap are not in the model
@@ -353,7 +338,7 @@ class BedCapacityData(FormulationData):
             Beds (>= 0, <= ``beds_max``).
         """
         owner = self._owner()
-        beds = _as_option(NonNegativeInt, beds, owner, "initial_beds")
+        beds = checked_option(NonNegativeInt, beds, owner, "initial_beds")
         _check_initial_beds(beds, self.config.beds_max, owner)
         self.initial_beds.set_value(beds)
         self.config.initial_beds = beds
@@ -367,7 +352,7 @@ class BedCapacityData(FormulationData):
             Non-negative multipliers (dimensionless).
         """
         owner = self._owner()
-        array = _as_option(_VECTOR, weights, owner, "weights")
+        array = checked_option(_VECTOR, weights, owner, "weights")
         _check_weights(array, self.config.horizon, owner)
         self.weights.store_values(_by_year(array))
         self.config.weights = array
@@ -403,17 +388,6 @@ def build_model(**options: Any) -> ConcreteModel:
 
 
 # ---------------------------------------------------------------------- checks
-
-
-def _as_option(domain: Any, data: Any, owner: str, name: str) -> Any:
-    """Apply an option's domain to a new value, with the standard error."""
-    try:
-        checked = domain(data)
-    except (TypeError, ValueError) as err:
-        raise bad_value(owner, name, domain_phrase(domain), data) from err
-    if checked is None:
-        raise bad_value(owner, name, domain_phrase(domain), data)
-    return checked
 
 
 def _check_initial_beds(beds: int, beds_max: int, owner: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -169,14 +171,16 @@ def test_gymnasium_episode_statistics_wrapper_reads_our_autoreset():
 # ---------------------------------------------------------------- parity with the single environment
 @pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
 def test_episode_returns_equal_the_single_env_on_the_same_noise(scenario_id):
-    scenario = oa.make_scenario(scenario_id, horizon=8)
-    n = 6
+    scenario = oa.make_scenario(scenario_id)
+    if scenario.horizon > 8 and "horizon" in {f.name for f in dataclasses.fields(scenario.params)}:
+        scenario = oa.make_scenario(scenario_id, horizon=8)  # a shorter episode where the family allows it
+    T, n = scenario.horizon, 6
     envs = AllocationVectorEnv(scenario, n)
     rng = np.random.default_rng(4)
     obs, infos = envs.reset(seed=4)
     noise = envs.noise
     observations, rewards, actions = [obs], [], []
-    for _ in range(8):
+    for _ in range(T):
         action = random_feasible(infos["action_mask"], rng, envs.single_action_space)
         obs, reward, _, _, infos = envs.step(action)
         observations.append(obs)
@@ -189,7 +193,7 @@ def test_episode_returns_equal_the_single_env_on_the_same_noise(scenario_id):
         obs, _ = single.reset(options={"noise": {k: v[i:i + 1] for k, v in noise.items()}})
         np.testing.assert_array_equal(obs, observations[0][i])
         single_rewards = []
-        for t in range(8):
+        for t in range(T):
             obs, reward, terminated, _, _ = single.step(actions[i, t])
             single_rewards.append(reward)
             np.testing.assert_array_equal(obs, final[i] if terminated else observations[t + 1][i])

@@ -44,7 +44,7 @@ class WalkScenario(Scenario):
     """Move -1/0/+1 (action 0/1/2), then pay ``|position - target|`` for a target uniform on ``0..size-1``."""
 
     tags = ScenarioTags(family="toy", epoch_name="step", cost_unit="EUR",
-                        capabilities=frozenset({"tabular_model", "perfect_information", "planner"}))
+                        capabilities=frozenset({"tabular_model", "perfect_information", "planner", "open_loop"}))
     params_class = WalkParams
     observation_names = ("position",)
 

@@ -192,7 +192,7 @@ class BedScenario(Scenario):
     """Bed capacity expansion; see the module docstring for the card."""
 
     tags = ScenarioTags(family="beds", action_kind="discrete", epoch_name="year", cost_unit="taka", cost_scale=1e6,
-                        capabilities=frozenset({"tabular_model", "perfect_information", "planner"}))
+                        capabilities=frozenset({"tabular_model", "perfect_information", "planner", "open_loop"}))
     params_class = BedParams
     observation_names = ("year", "beds", "population", "unattended_last_year")
 
