@@ -7,7 +7,8 @@ For the 2-scanner and the 1-scanner scenario (``scanners/gocgun-v0``,
 ``evaluate``, seed ``--seed``):
 
 * the exact optimum ``dp``, the five published heuristics (``fcfs``, ``r1``,
-  ``r2``, ``o1``, ``o2``) and the myopic ``greedy`` rule on ``--days`` days (100,000 by default, the paper's protocol);
+  ``r2``, ``o1``, ``o2``), the myopic ``greedy`` rule and the approximate LP
+  ``alp`` on ``--days`` days (100,000 by default, the paper's protocol);
 * the policies that solve a program every slot (``milp-rolling``) and the
   perfect-information bound ``hindsight`` (one MIP per day) on the first
   ``--program-days`` of those days (1,000 by default), with ``dp`` again on
@@ -39,7 +40,7 @@ import optalloc as oa
 from optalloc.families.scanners.scenario import TYPES
 
 SCENARIOS = ("scanners/gocgun-v0", "scanners/gocgun-1scanner-v0")
-TABLE_POLICIES = ("dp", "fcfs", "r1", "r2", "o1", "o2", "greedy")
+TABLE_POLICIES = ("dp", "fcfs", "r1", "r2", "o1", "o2", "greedy", "alp")
 PROGRAM_POLICIES = ("dp", "milp-rolling", "hindsight")
 
 

@@ -211,7 +211,7 @@ class Solver:
             Status, objective, bound, gap and timing of this solve.
         """
         _check_single_objective(self.model)
-        _use_threads(self.threads)
+        use_threads(self.threads)
         start = time.perf_counter()
         results = self._run(self.options)
         if results.termination_condition == TerminationCondition.infeasibleOrUnbounded:
@@ -345,7 +345,7 @@ def _make_interface() -> Any:
     return interface
 
 
-def _use_threads(threads: int) -> None:
+def use_threads(threads: int) -> None:
     """Restart HiGHS's process-wide scheduler when the thread count changes.
 
     HiGHS refuses to run with a ``threads`` option different from the one its

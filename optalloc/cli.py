@@ -76,8 +76,23 @@ def _parse_policy(text: str) -> tuple[str, str, dict[str, Any]]:
     return name, policy_id, params
 
 
-def _money(x: float) -> str:
-    return "" if pd.isna(x) else f"{x:,.0f}"
+def _money_at(x: float, decimals: int = 0) -> str:
+    return "" if pd.isna(x) else f"{x:,.{decimals}f}"
+
+
+def cost_decimals(values: Any) -> int:
+    """Decimals that show costs of this size to about five significant digits: 0 from 10,000 up.
+
+    Whole currency units for large costs (taka), three decimals for costs of
+    tens (a scanner day's revenue units).
+    """
+    import numpy as np
+
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if not len(finite):
+        return 0
+    return int(np.clip(4 - np.floor(np.log10(finite.max())), 0, 6))
 
 
 #: Summary columns that are not KPIs (see optalloc.evaluation.summarise and the bench's additions).
@@ -99,16 +114,21 @@ def format_summary(summary: pd.DataFrame, kpis: Mapping[str, KPISpec] | None = N
         Currency of the costs, shown in the header.
     """
     kpis = kpis or {}
+    digits = cost_decimals(summary["mean_cost"])
+
+    def money(x: float) -> str:
+        return _money_at(x, digits)
+
     diff_col = next((c for c in summary.columns if c.startswith("diff_vs_")), None)
     table = pd.DataFrame({"policy": summary["policy"], "role": summary["role"]})
     if "scenario" in summary:
         table.insert(0, "scenario", summary["scenario"])
         table.insert(1, "seed", summary["seed"])
-    table[f"mean cost ({cost_unit})" if cost_unit else "mean cost"] = summary["mean_cost"].map(_money)
-    table["± 95% CI"] = summary["ci95"].map(_money)
+    table[f"mean cost ({cost_unit})" if cost_unit else "mean cost"] = summary["mean_cost"].map(money)
+    table["± 95% CI"] = summary["ci95"].map(money)
     if diff_col:
-        table[diff_col.replace("_", " ")] = summary[diff_col].map(_money)
-        table["± CI"] = summary["diff_ci95"].map(_money)
+        table[diff_col.replace("_", " ")] = summary[diff_col].map(money)
+        table["± CI"] = summary["diff_ci95"].map(money)
     table["gap to bound %"] = summary["gap_to_bound_pct"].map(lambda g: "" if pd.isna(g) else f"{g:.3f}")
     # KPI columns: those the scenario has (another family's KPIs in a mixed suite are blank here).
     for kpi in [c for c in summary.columns if c not in _SUMMARY_COLUMNS and not c.startswith("diff_vs_")
@@ -199,7 +219,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       progress=not args.no_progress and not args.json)
     if args.csv:
         result.episodes.to_csv(args.csv, index=False)
-    bound = f"bound: {result.bound_kind} = {_money(result.bound)}" if result.bound is not None else "bound: none available"
+    digits = cost_decimals(result.summary["mean_cost"])
+    bound = f"bound: {result.bound_kind} = {_money_at(result.bound, digits)}" if result.bound is not None \
+        else "bound: none available"
     _print_frame(result.summary.assign(bound=result.bound, bound_kind=result.bound_kind), args.json, bound, scenario)
     return 0
 
@@ -286,7 +308,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     print(f"suite {suite.name}: {len(suite.scenarios)} scenario(s) x {len(suite.seeds)} seed(s) x "
           f"{len(suite.policies)} policies, {args.episodes or suite.episodes} episodes each, {elapsed:.1f} s")
     for (scenario_id, seed), frame in result.summary.groupby(["scenario", "seed"], sort=False):
-        print(f"\n{scenario_id} (seed {seed}); bound: {frame['bound_kind'].iloc[0]} = {_money(frame['bound'].iloc[0])}")
+        bound = _money_at(frame["bound"].iloc[0], cost_decimals(frame["mean_cost"]))
+        print(f"\n{scenario_id} (seed {seed}); bound: {frame['bound_kind'].iloc[0]} = {bound}")
         scenario = scenarios[scenario_id]
         print(format_summary(frame.drop(columns=["scenario", "seed"]), scenario.kpi_specs(),
                              scenario.tags.cost_unit))
@@ -356,7 +379,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     else:
         print(f"fitted {policy_id} on {scenario.id} (seed {args.seed}) in {seconds:.2f} s")
         if optimum is not None:
-            print(f"optimal expected cost: {_money(optimum)}")
+            print(f"optimal expected cost: {_money_at(optimum, cost_decimals([optimum]))}")
         print("wrote " + ", ".join(report["files"]))
     return 0
 

@@ -473,7 +473,7 @@ class TrainingLog:
     (mean total cost of the current greedy policy on ``eval_episodes`` fixed
     validation paths (stream "validate"); evaluated every ``eval_interval`` env steps and at the
     end, NaN otherwise) and ``gap_to_optimum_pct`` (``100 * (eval_cost -
-    optimum) / optimum`` when the exact optimum is known, else NaN). Costs
+    optimum) / abs(optimum)`` when the exact optimum is known, else NaN). Costs
     are in the scenario's currency.
 
     :attr:`guard` (a :class:`DivergenceGuard` quoting the policy's
@@ -528,7 +528,7 @@ class TrainingLog:
             while self.next_eval <= env_steps:
                 self.next_eval += self.eval_interval
             if self.optimum:
-                gap = 100.0 * (eval_cost - self.optimum) / self.optimum
+                gap = 100.0 * (eval_cost - self.optimum) / abs(self.optimum)  # revenue scenarios have negative optima
         costs = np.concatenate(self.pending) if self.pending else np.empty(0)
         self.pending = []
         mean = float(costs.mean()) if len(costs) else np.nan

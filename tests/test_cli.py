@@ -172,7 +172,7 @@ def test_toy_family_through_the_cli(capsys, tmp_path):
                        "--no-progress")
     assert code == 0 and "mean cost (EUR)" in out and "moves" in out and "distance" in out
     optimum = brute_force_optimum(oa.make_scenario("toy/walk-v0"))
-    assert f"bound: exact optimum (dp) = {optimum:,.0f}" in out
+    assert f"bound: exact optimum (dp) = {optimum:,.4f}" in out  # costs of units are shown to 4 decimals
     saved = tmp_path / "walk-dp.zip"
     assert run(capsys, "fit", "--scenario", "toy/walk-v0", "--policy", "dp", "--out", str(saved), "--json")[0] == 0
     code, out, _ = run(capsys, "evaluate", "--scenario", "toy/walk-v0", "--load", str(saved), "--episodes", "40",
@@ -197,3 +197,13 @@ def test_toy_family_through_the_cli(capsys, tmp_path):
     assert set(epochs.loc[epochs["scenario"] == "toy/walk-v0", "component"]) == {"left", "right"}
     assert set(epochs.loc[epochs["scenario"] == "toy/pool-v0", "component"]) == {"unit A", "unit B"}
     assert (tmp_path / "toy-toy_pool-v0-seed3-actions.png").stat().st_size > 5_000
+
+
+def test_cost_decimals_follow_the_size_of_the_costs():
+    from optalloc.cli import cost_decimals
+
+    # Taka in the hundreds of millions: whole units (the bed tables); a scanner day's revenue units: 3 decimals.
+    assert cost_decimals([154_784_100.0, -3.0]) == 0
+    assert cost_decimals([-20.3258, 8.6]) == 3
+    assert cost_decimals([5.6]) == 4
+    assert cost_decimals([float("nan"), 0.0]) == 0

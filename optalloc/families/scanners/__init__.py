@@ -2,7 +2,12 @@
 
 * :mod:`.scenario` -- :class:`ScannerScenario`, its presets (parameters
   reconstructed: ``data/README.md``) and exact tabular model;
-* :mod:`.heuristics` -- the seed paper's FCFS, R-1, R-2, O-1, O-2 rules and a myopic revenue-greedy rule.
+* :mod:`.heuristics` -- the seed paper's FCFS, R-1, R-2, O-1, O-2 rules and a myopic revenue-greedy rule;
+* :mod:`.structure` -- the optimal policy as the blog's table (waiting IPs x OPs) and heatmap, and the
+  priority thresholds of the exact action values.
+
+The scheduling MIP (planner of ``milp-rolling``, perfect-information bound ``hindsight``) and the
+approximate LP (policy ``alp``) live in :mod:`optalloc.formulations.scanners`.
 """
 
 from __future__ import annotations
@@ -34,5 +39,8 @@ def register() -> None:
         PolicySpec("o1", f"{rules}:O1", "Strict priority OP > NCEP > IP", {}),
         PolicySpec("o2", f"{rules}:O2", "Strict priority OP > IP > NCEP", {}),
         PolicySpec("greedy", f"{rules}:Greedy", "Myopic: highest revenue per scan first (ties OP, IP, NCEP)", {}),
+        PolicySpec("alp", "optalloc.formulations.scanners.alp:ALPPolicy",
+                   "Approximate LP (affine value function, HiGHS): greedy policy and a lower bound on the expected cost",
+                   requires=("highspy",)),
     ):
         register_policy(spec)
