@@ -20,6 +20,8 @@ from optalloc.exceptions import ConfigurationError
 ACTION_KINDS = ("discrete", "multi_discrete")
 #: What a scenario may offer beyond the rollout contract.
 CAPABILITIES = ("tabular_model", "perfect_information", "static_instance", "planner", "open_loop")
+#: How a refusal names a missing capability (others: the name with spaces).
+_NEEDS_PHRASES = {"open_loop": "fixed plans (capability open_loop: a plan's actions stay feasible whatever the noise)"}
 #: Method kinds of policies.
 METHODS = ("heuristic", "math_programming", "dynamic_programming", "rl")
 #: Information sets: a non-anticipative policy sees only the past; an oracle sees the episode's future
@@ -143,7 +145,7 @@ class PolicyTags:
             return f"it takes {' or '.join(sorted(self.action_kinds))} actions, not {tags.action_kind}"
         missing = sorted(self.needs - tags.capabilities)
         if missing:
-            return f"it needs a scenario with {' and '.join(m.replace('_', ' ') for m in missing)}"
+            return f"it needs a scenario with {' and '.join(_NEEDS_PHRASES.get(m, m.replace('_', ' ')) for m in missing)}"
         return None
 
     def accepts(self, tags: ScenarioTags) -> bool:

@@ -224,7 +224,7 @@ def test_scenarios_without_a_planner_are_refused_by_tags():
     for policy_id in ("milp", "milp-rolling", "saa", "hindsight-milp"):
         policy = oa.make_policy(policy_id)
         assert not policy.tags.accepts(pool.tags)
-        with pytest.raises(UnsupportedScenarioError, match="needs a scenario with (open loop and )?planner"):
+        with pytest.raises(UnsupportedScenarioError, match=r"needs a scenario with (fixed plans \(.*\) and )?planner"):
             policy.fit(pool)
 
 
