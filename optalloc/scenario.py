@@ -138,9 +138,13 @@ class Scenario(ABC):
         Currency unit of RL rewards [currency].
     observation_names : tuple of str
         Meaning of each observation component.
+    horizon_parameter : str or None
+        The parameter that sets the number of epochs (``"horizon"``, ``"slots"``),
+        so that tests and quick runs can shorten any family's scenarios; None: fixed.
     """
 
     tags: ClassVar[ScenarioTags]
+    horizon_parameter: ClassVar[str | None] = None
     params_class: ClassVar[type]
     observation_names: ClassVar[tuple[str, ...]] = ()
 

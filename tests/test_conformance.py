@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import optalloc as oa
+from optalloc.exceptions import ConfigurationError
 from optalloc.registry import list_scenarios
 from optalloc.testing import parametrize_with_checks, policy_checks, scenario_checks
 
@@ -14,11 +13,18 @@ HORIZON = 6
 
 
 def short(scenario_id: str) -> oa.Scenario:
-    """The registered scenario, with its horizon cut to :data:`HORIZON` where it has a ``horizon`` parameter."""
+    """The registered scenario, with its horizon cut to :data:`HORIZON` where its ``horizon_parameter`` allows.
+
+    A preset whose other parameters depend on the horizon (a profile of one value per epoch) refuses the
+    shorter horizon and is checked in full.
+    """
     scenario = oa.make_scenario(scenario_id)
-    fields = {f.name for f in dataclasses.fields(scenario.params_class)}
-    if "horizon" in fields and scenario.horizon > HORIZON:
-        return oa.make_scenario(scenario_id, horizon=HORIZON)
+    name = scenario.horizon_parameter
+    if name is not None and scenario.horizon > HORIZON:
+        try:
+            return oa.make_scenario(scenario_id, **{name: HORIZON})
+        except ConfigurationError:
+            return scenario
     return scenario
 
 

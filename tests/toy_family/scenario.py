@@ -46,6 +46,7 @@ class WalkScenario(Scenario):
     tags = ScenarioTags(family="toy", epoch_name="step", cost_unit="EUR",
                         capabilities=frozenset({"tabular_model", "perfect_information", "planner", "open_loop"}))
     params_class = WalkParams
+    horizon_parameter = "horizon"
     observation_names = ("position",)
 
     def _validate(self) -> None:
@@ -196,6 +197,7 @@ class PoolScenario(Scenario):
 
     tags = ScenarioTags(family="toy", action_kind="multi_discrete", epoch_name="shift", cost_unit="EUR")
     params_class = PoolParams
+    horizon_parameter = "horizon"
     observation_names = ("shift",)
 
     @property

@@ -194,6 +194,7 @@ class BedScenario(Scenario):
     tags = ScenarioTags(family="beds", action_kind="discrete", epoch_name="year", cost_unit="taka", cost_scale=1e6,
                         capabilities=frozenset({"tabular_model", "perfect_information", "planner", "open_loop"}))
     params_class = BedParams
+    horizon_parameter = "horizon"
     observation_names = ("year", "beds", "population", "unattended_last_year")
 
     def __init__(self, scenario_id: str = "", **overrides: Any) -> None:

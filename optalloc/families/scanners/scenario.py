@@ -165,6 +165,7 @@ class ScannerScenario(Scenario):
     tags = ScenarioTags(family="scanners", action_kind="discrete", epoch_name="slot", episode_name="day", cost_unit="revenue units",
                         cost_scale=1.0, capabilities=frozenset({"tabular_model", "perfect_information", "planner"}))
     params_class = ScannerParams
+    horizon_parameter = "slots"
 
     def __init__(self, scenario_id: str = "", **overrides: Any) -> None:
         super().__init__(scenario_id, **overrides)
