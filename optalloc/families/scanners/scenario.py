@@ -334,7 +334,7 @@ class ScannerScenario(Scenario):
         # Longest-waiting first within a type: the scanned are the next `counts` patients from `head` on.
         waited = np.zeros(counts.shape, dtype=np.int64)  # patient-slots
         for r in range(int(counts.max(initial=0))):
-            slot = np.take_along_axis(joined, np.minimum(head + r, joined.shape[2] - 1)[:, :, None], axis=2)[:, :, 0]
+            slot = _join_slot(joined, head + r)
             waited += np.where(r < counts, t - slot, 0)
         head = head + counts
         remaining = tail - head
@@ -380,7 +380,7 @@ class ScannerScenario(Scenario):
         out[:, 2:5] = waiting
         # Waiting time of each type's r-th longest-waiting patient; -1 where fewer wait.
         for r in range(S):
-            slot = np.take_along_axis(joined, np.minimum(head + r, joined.shape[2] - 1)[:, :, None], axis=2)[:, :, 0]
+            slot = _join_slot(joined, head + r)
             out[:, 5 + r:5 + len(TYPES) * S:S] = np.where(r < waiting, t - slot, -1)
         return out
 
@@ -449,6 +449,11 @@ class ScannerScenario(Scenario):
         """``(CEP values, queue values)`` of slot ``t``: states ``cep * L**3 + (w_OP * L + w_IP) * L + w_NCEP``."""
         return self.cep_limit(t) + 1, self.queue_limit(t) + 1
 
+    def n_states(self, t: int) -> int:
+        """Number of states of slot ``t`` (``t = slots`` allowed)."""
+        c, L = self.stage_shape(t)
+        return c * L**3
+
     def stage_states(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Every ``(cep, waiting)`` state of slot ``t`` (``t = slots`` allowed), in state order.
 
@@ -471,7 +476,7 @@ class ScannerScenario(Scenario):
 
     def tabular_model(self) -> TabularModel:
         """The exact MDP over (slot, CEPs, waiting OP, IP, NCEP), built slot by slot from :meth:`arrival_distribution`."""
-        sizes = [c * L**3 for c, L in map(self.stage_shape, range(self.horizon + 1))]
+        sizes = [self.n_states(t) for t in range(self.horizon + 1)]
         outcomes = (self.params.max_arrivals + 1) ** len(ARRIVALS)
         largest = max(sizes)
         check_memory(f"the exact tabular model of scenario {self.id} ({sum(sizes[:-1]):,} states x "
@@ -507,9 +512,8 @@ class ScannerScenario(Scenario):
             rows.append(row_of)
             cols.append(nxt.ravel())
             vals.append(np.full(S * A, prob))
-        c_next, L_next = self.stage_shape(t + 1)
         P = sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(A * S, c_next * L_next**3))
+                             shape=(A * S, self.n_states(t + 1)))
         return P, np.where(feasible, cost, np.inf)
 
     def tabular_observations(self, t: int) -> np.ndarray:
@@ -550,6 +554,11 @@ class ScannerScenario(Scenario):
         from optalloc.formulations.scanners.planner import ScannerPlanner
 
         return ScannerPlanner(self)
+
+
+def _join_slot(joined: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Join slot of each type's patient at admission ``position`` ``(n, 3)`` (clipped into the array)."""
+    return np.take_along_axis(joined, np.minimum(position, joined.shape[2] - 1)[:, :, None], axis=2)[:, :, 0]
 
 
 def _numbers(value: Any, size: int) -> bool:
