@@ -32,9 +32,12 @@ constraints ``V_t[s] <= C_t[s, a] + gamma * P_t[a S_t + s] . V_{t+1}`` and
 objective ``max sum_t sum_s V_t[s]``; state counts may differ between
 stages (``P_t`` has shape ``(A_t S_t, S_{t+1})``).
 
-Models are built row by row from the sparse matrix (one Pyomo
+The Pyomo models (:func:`build_mdp_lp`, :func:`build_finite_horizon_lp`,
+for embedding or inspection) are built row by row from the sparse matrix (one
 ``LinearExpression`` per feasible state-action pair), i.e. in time linear in
-the number of non-zeros, and solved with tight HiGHS feasibility tolerances
+the number of non-zeros; :func:`finite_horizon_lp_values` builds its LP as
+arrays instead (:func:`finite_horizon_lp_arrays`), which is what lets it solve
+days of 10^5 states. Both are solved with tight HiGHS feasibility tolerances
 (1e-9). The simplex optimum is a basic solution, i.e. the exact solution of
 the optimal policy's Bellman equation, so the values match dynamic
 programming to rounding error (about 1e-13 at S = 50, 1e-10 at S = 300,
@@ -44,6 +47,7 @@ gamma = 0.99 in tests).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,12 +57,15 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.environ import ConcreteModel, Constraint, Objective, Reals, Var, maximize
 
 from optalloc.dp.bellman import ActionMajorMDP, check_mdp
-from optalloc.exceptions import bad_value
+from optalloc.exceptions import InfeasibleFormulation, bad_value
+from optalloc.formulations.highs_arrays import highs_lp, run
 from optalloc.formulations.solve import SolveResult, solve
 
 __all__ = [
+    "ArrayLP",
     "build_finite_horizon_lp",
     "build_mdp_lp",
+    "finite_horizon_lp_arrays",
     "finite_horizon_lp_values",
     "mdp_lp_values",
 ]
@@ -110,6 +117,10 @@ def finite_horizon_lp_values(
 ) -> tuple[list[np.ndarray], SolveResult]:
     """Optimal values of a finite-horizon MDP by one LP over all stages.
 
+    The LP is built as arrays and handed to HiGHS in one call (see
+    :func:`finite_horizon_lp_arrays`), so it takes seconds to build where the
+    Pyomo model of :func:`build_finite_horizon_lp` takes minutes (10^5 states).
+
     Parameters
     ----------
     stages : sequence of (P_t, C_t)
@@ -128,12 +139,154 @@ def finite_horizon_lp_values(
         and ``V_T`` is a copy of ``terminal``.
     result : SolveResult
         The HiGHS solve.
+
+    Raises
+    ------
+    ConfigurationError
+        For stages the DP solvers would refuse (see :func:`optalloc.dp.bellman.check_mdp`).
+    InfeasibleFormulation
+        If HiGHS finds no optimum, or the optimum touches the value bounds (which cannot
+        happen for a valid MDP: the bounds are the sums of each stage's extreme costs).
     """
-    model = build_finite_horizon_lp(stages, terminal, gamma)
-    result = solve(model, options=LP_OPTIONS)
-    values = [_var_values(model.v, [(t, s) for s in range(n)]) for t, n in enumerate(model.stage_sizes)]
-    values.append(np.array(model.terminal_values, dtype=float))
+    checked, terminal_values, gamma = _check_finite_horizon(stages, terminal, gamma)
+    lp = finite_horizon_lp_arrays(checked, terminal_values, gamma)
+    h = highs_lp(lp.objective, lp.matrix, lp.row_lower, lp.row_upper, lp.col_lower, lp.col_upper, maximize=True,
+                 options=LP_OPTIONS)
+    x, result = run(h)
+    if x is None:
+        raise InfeasibleFormulation(f"The finite-horizon MDP LP ended with HiGHS status {result.termination}.")
+    if np.any(x <= lp.col_lower) or np.any(x >= lp.col_upper):
+        raise InfeasibleFormulation("The finite-horizon MDP LP's optimum touches its value bounds; "
+                                    "the stages' costs do not bound the values.")
+    values = [x[start:start + n] for start, n in zip(lp.value_starts, lp.stage_sizes, strict=True)]
+    values.append(terminal_values.copy())
     return values, result
+
+
+@dataclass(frozen=True)
+class ArrayLP:
+    """``max objective . x`` s.t. ``row_lower <= matrix x <= row_upper``, ``col_lower <= x <= col_upper``.
+
+    Attributes
+    ----------
+    objective, col_lower, col_upper : ndarray, shape (n,)
+    matrix : scipy.sparse.csr_array, shape (m, n)
+    row_lower, row_upper : ndarray, shape (m,)
+    stage_sizes : list of int
+        ``S_t`` for ``t < T``.
+    value_starts : list of int
+        Column of ``V_t[0]``; ``V_t`` occupies the next ``S_t`` columns.
+    """
+
+    objective: np.ndarray
+    matrix: sp.csr_array
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    stage_sizes: list[int]
+    value_starts: list[int]
+
+
+def finite_horizon_lp_arrays(
+    stages: Sequence[tuple[sp.csr_array, np.ndarray]], terminal: np.ndarray, gamma: float
+) -> ArrayLP:
+    """The finite-horizon MDP LP of validated stages as arrays, with one column per distinct next-state distribution.
+
+    Many state-action pairs of a stage share one distribution of the next state
+    (in a queue, every pair that leaves the same patients waiting). Each
+    distinct row ``p`` of ``P_t`` gets a column ``W_{t,p} = p . V_{t+1}`` (one
+    equality row), and each feasible pair the row
+    ``V_t[s] - gamma * W_{t,p(s,a)} <= C_t[s, a]``. Substituting ``W`` gives back
+    the LP of the module docstring exactly, with far fewer non-zeros. The last
+    stage's expectations are constants (``p . V_T``) and need no column.
+
+    Columns get finite bounds, the sums of each remaining stage's smallest and
+    largest finite costs (discounted, plus the terminal values' range, widened by
+    one unit), which every value lies within; bounded columns let HiGHS's dual
+    simplex start without a phase 1.
+
+    Parameters
+    ----------
+    stages : sequence of (csr_array, ndarray)
+        Validated ``(P_t, C_t)`` (:func:`_check_finite_horizon`).
+    terminal : ndarray, shape (S_T,)
+        Terminal values.
+    gamma : float
+        Discount factor in ``[0, 1]``.
+    """
+    T = len(stages)
+    sizes = [costs.shape[0] for _, costs in stages]
+    lo, hi = _value_bounds(stages, terminal, gamma)
+    distinct = [_distinct_rows(P[_feasible_pairs(costs)[1]]) for P, costs in stages[:-1]]
+    value_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    w_counts = [table.shape[0] for table, _ in distinct]
+    w_starts = value_starts[-1] + np.concatenate([[0], np.cumsum(w_counts)]).astype(np.int64)
+    n = int(w_starts[-1])
+    col_lower, col_upper = np.empty(n), np.empty(n)
+    for t in range(T):
+        col_lower[value_starts[t]:value_starts[t + 1]], col_upper[value_starts[t]:value_starts[t + 1]] = lo[t], hi[t]
+    for t in range(T - 1):
+        col_lower[w_starts[t]:w_starts[t + 1]], col_upper[w_starts[t]:w_starts[t + 1]] = lo[t + 1], hi[t + 1]
+
+    blocks, lower, upper = [], [], []
+    for t, (P, costs) in enumerate(stages):
+        pairs, rows = _feasible_pairs(costs)
+        states, actions = pairs
+        k = len(states)
+        current = sp.csr_array((np.ones(k), (np.arange(k), value_starts[t] + states)), shape=(k, n))
+        if t == T - 1:
+            blocks.append(current)
+            upper.append(costs[states, actions] + gamma * (P[rows] @ terminal))
+        else:
+            table, inverse = distinct[t]
+            expectation = sp.csr_array((np.full(k, -gamma), (np.arange(k), w_starts[t] + inverse)), shape=(k, n))
+            blocks.append(current + expectation)
+            upper.append(costs[states, actions])
+        lower.append(np.full(k, -np.inf))
+    for t, (table, _) in enumerate(distinct):
+        u = table.shape[0]
+        own = sp.csr_array((np.ones(u), (np.arange(u), w_starts[t] + np.arange(u))), shape=(u, n))
+        following = sp.csr_array((-table.data, table.indices + value_starts[t + 1], table.indptr), shape=(u, n))
+        blocks.append(own + following)
+        lower.append(np.zeros(u))
+        upper.append(np.zeros(u))
+    objective = np.zeros(n)
+    objective[:value_starts[-1]] = 1.0
+    return ArrayLP(objective=objective, matrix=sp.vstack(blocks, format="csr"), row_lower=np.concatenate(lower),
+                   row_upper=np.concatenate(upper), col_lower=col_lower, col_upper=col_upper, stage_sizes=sizes,
+                   value_starts=value_starts[:-1].tolist())
+
+
+def _feasible_pairs(costs: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """``((states, actions), rows)`` of the feasible pairs, state-major; rows are the action-major ``a*S+s``."""
+    states, actions = np.nonzero(np.isfinite(costs))
+    return (states, actions), actions * costs.shape[0] + states
+
+
+def _distinct_rows(matrix: sp.csr_array) -> tuple[sp.csr_array, np.ndarray]:
+    """The distinct rows of a canonical CSR matrix and, per row, the index of its distinct row."""
+    counts = np.diff(matrix.indptr)
+    width = int(counts.max()) if len(counts) else 0
+    position = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], counts)
+    row = np.repeat(np.arange(matrix.shape[0]), counts)
+    key = np.full((matrix.shape[0], 2 * width), -1.0)
+    key[row, position] = matrix.indices
+    key[row, width + position] = matrix.data
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return matrix[first], inverse.ravel()
+
+
+def _value_bounds(stages: Sequence[tuple[sp.csr_array, np.ndarray]], terminal: np.ndarray,
+                  gamma: float) -> tuple[list[float], list[float]]:
+    """Per stage, a lower and an upper bound of every value ``V_t[s]`` (cost units), one unit wide of the truth."""
+    lo, hi = [float(terminal.min())], [float(terminal.max())]
+    for _, costs in reversed(stages):
+        finite = costs[np.isfinite(costs)]
+        lo.append(float(finite.min()) + gamma * lo[-1])
+        hi.append(float(finite.max()) + gamma * hi[-1])
+    lo, hi = lo[:0:-1], hi[:0:-1]
+    return [x - 1.0 - abs(x) * 1e-6 for x in lo], [x + 1.0 + abs(x) * 1e-6 for x in hi]
 
 
 def build_mdp_lp(P: Any, C: npt.ArrayLike, gamma: float) -> ConcreteModel:

@@ -415,18 +415,25 @@ def format_solve_record(record: Any) -> str:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     """Solve a static instance once; exit code 0 with a solution, 1 without one (the record says why)."""
-    from optalloc.instances import check_solve_limits, make_instance
+    from optalloc.instances import Instance, check_solve_limits, make_instance
 
     out = check_output_path(args.out, "--out file") if args.out else None
     time_limit, gap = check_solve_limits("optalloc solve", args.time_limit, args.gap, names=("--time-limit", "--gap"))
     instance = make_instance(args.instance, family=args.family)
+    # Checked before the solve, and only for a family that writes its solutions (no empty results/ otherwise).
+    writes = type(instance).write_solution is not Instance.write_solution
+    stem = _output_path(args.save, Path("results") / instance.id.replace("/", "_"), "--save stem") if writes else None
     record = instance.solve(time_limit=time_limit, mip_rel_gap=gap)
     text = record.to_json()
+    written = [out] if out is not None else []
     if out is not None:
         out.write_text(text + "\n")
+    if record.solution and stem is not None:
+        written += instance.write_solution(json.loads(record.solution), stem)
     print(text if args.json else format_solve_record(record))
-    if out is not None and not args.json:
-        print(f"wrote {out}")
+    if not args.json:
+        for path in written:
+            print(f"wrote {path}")
     return 0 if record.has_solution else 1
 
 
@@ -570,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relative MIP gap at which to stop, a fraction (0.01 = 1 %%; default the solver's, 1e-4)")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.add_argument("--out", metavar="FILE.json", help="also write the record (with the solution) to FILE.json")
+    p.add_argument("--save", metavar="STEM",
+                   help="where the family writes the solution as tables and charts, if it does (STEM.csv, STEM.png; "
+                        "default results/<family>_<instance>)")
     p.set_defaults(func=cmd_solve)
 
     bench = sub.add_parser("bench", help="benchmark suites (TOML files)")

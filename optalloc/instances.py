@@ -11,7 +11,10 @@ An instance is named in one of two ways:
 * a **registered id** (``"toy/knapsack-i0"``): an :class:`InstanceSpec`
   whose entry point is imported only when the instance is made, so
   ``import optalloc`` and ``optalloc list`` load no solver;
-* a **JSON file** (read with :func:`json.load`, never unpickled)::
+* a **file**: a family's own benchmark format, read by the reader the
+  family registered for the file's suffix with
+  :func:`register_instance_format` (a published rostering instance as
+  ``.txt``); or a **JSON file** (read with :func:`json.load`, never unpickled)::
 
       {"type": "toy/knapsack",            # a registered instance type (required)
        "id": "toy/my-knapsack",           # optional; default <family>/<file stem>
@@ -45,6 +48,7 @@ from optalloc.validation import check_known_keys, did_you_mean, unknown_id_error
 
 __all__ = [
     "INSTANCES",
+    "INSTANCE_FORMATS",
     "INSTANCE_TYPES",
     "Instance",
     "InstanceSpec",
@@ -55,6 +59,7 @@ __all__ = [
     "list_instances",
     "make_instance",
     "register_instance",
+    "register_instance_format",
     "register_instance_type",
 ]
 
@@ -236,6 +241,24 @@ class Instance(ABC):
         """
         return None
 
+    def write_solution(self, solution: Any, stem: Path) -> list[Path]:
+        """Write a solution in the forms people read (a table, a chart) next to ``stem``; the files written.
+
+        Parameters
+        ----------
+        solution : object
+            A solution in the instance's own form (what :attr:`SolveRecord.solution
+            <optalloc.records.SolveRecord.solution>` holds, decoded).
+        stem : pathlib.Path
+            Path without suffix (``results/instance1``); each file adds its own (``.csv``, ``.png``).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written; none by default (the record's JSON holds the solution).
+        """
+        return []
+
     def spec(self) -> dict[str, Any]:
         """JSON-serialisable description: id plus overrides, or id plus file."""
         if self.source:
@@ -348,6 +371,8 @@ class InstanceSpec:
 INSTANCES: dict[str, InstanceSpec] = {}
 #: Registered instance types (what the ``"type"`` of an instance file names): ``"family/kind"`` -> entry point.
 INSTANCE_TYPES: dict[str, str] = {}
+#: Registered file formats: suffix (``".txt"``) -> {family: entry point of its reader}.
+INSTANCE_FORMATS: dict[str, dict[str, str]] = {}
 
 
 def _check_family_id(what: str, name: str) -> None:
@@ -366,6 +391,27 @@ def register_instance_type(name: str, entry_point: str) -> None:
     """Register an :class:`Instance` class as a file type (``"toy/knapsack"`` -> ``"toy_family.instance:..."``)."""
     _check_family_id("instance type", name)
     INSTANCE_TYPES[name] = entry_point
+
+
+def register_instance_format(family: str, suffix: str, entry_point: str) -> None:
+    """Register a family's reader of instance files with ``suffix`` (``".txt"``).
+
+    Parameters
+    ----------
+    family : str
+        The family whose files these are (``optalloc solve FAMILY PATH``).
+    suffix : str
+        The file suffix, with its dot, not ``".json"`` (JSON files are instance files of a registered type).
+    entry_point : str
+        ``"module:function"`` of ``reader(path: pathlib.Path) -> Instance``, imported on use; the reader
+        raises ``ConfigurationError`` for a malformed file, naming the line and what was expected.
+    """
+    if not isinstance(family, str) or not family or "/" in family:
+        raise ConfigurationError(f"An instance format's family must be a name without '/'. Got {family!r} instead.")
+    if not isinstance(suffix, str) or not suffix.startswith(".") or suffix.lower() == ".json":
+        raise ConfigurationError(f"An instance format's suffix must start with '.' and not be '.json'. "
+                                 f"Got {suffix!r} instead.")
+    INSTANCE_FORMATS.setdefault(suffix.lower(), {})[family] = entry_point
 
 
 def instance_spec(instance_id: str) -> InstanceSpec:
@@ -387,7 +433,8 @@ def known_families() -> list[str]:
     from optalloc.registry import SCENARIOS
 
     ids = [*SCENARIOS, *INSTANCES, *INSTANCE_TYPES]
-    return sorted({i.partition("/")[0] for i in ids if "/" in i})
+    formats = {family for readers in INSTANCE_FORMATS.values() for family in readers}
+    return sorted({i.partition("/")[0] for i in ids if "/" in i} | formats)
 
 
 def make_instance(id_or_path: str | os.PathLike[str], *, family: str | None = None, **overrides: Any) -> Instance:
@@ -398,7 +445,7 @@ def make_instance(id_or_path: str | os.PathLike[str], *, family: str | None = No
     id_or_path : str or path
         A registered id (``"toy/knapsack-i0"``); with ``family``, also the id
         without the family prefix (``"knapsack-i0"``); or the path of a JSON
-        instance file (see the module docstring).
+        instance file or of a file in a registered format (see the module docstring).
     family : str, optional
         The family the instance must belong to (what ``optalloc solve FAMILY``
         names); checked against the known families and the instance's own.
@@ -437,7 +484,7 @@ def make_instance(id_or_path: str | os.PathLike[str], *, family: str | None = No
         if overrides:
             raise ConfigurationError(f"Instance file {text!r}: keyword overrides {sorted(overrides)} apply to "
                                      "registered ids only; edit the file's 'data' instead.")
-        instance = _read_file(Path(text))
+        instance = _read_file(Path(text), family)
     elif spec is None:
         raise _unknown_instance(text, family)
     else:
@@ -459,7 +506,7 @@ def make_instance(id_or_path: str | os.PathLike[str], *, family: str | None = No
 
 def _looks_like_file(text: str) -> bool:
     path = Path(text)
-    return path.suffix.lower() == ".json" or path.exists()
+    return path.suffix.lower() == ".json" or path.suffix.lower() in INSTANCE_FORMATS or path.exists()
 
 
 def _unknown_instance(text: str, family: str | None) -> UnknownIdError:
@@ -501,9 +548,13 @@ def _data_names(cls: type[Instance]) -> list[str]:
     return [n for n in names if n not in ("self", "instance_id")]
 
 
-def _read_file(path: Path) -> Instance:
-    """An instance from a JSON file (see the module docstring); every problem is one ConfigurationError line."""
+def _read_file(path: Path, family: str | None = None) -> Instance:
+    """An instance from a file (see the module docstring); every problem is one ConfigurationError line."""
     from optalloc.registry import load_entry_point
+
+    readers = INSTANCE_FORMATS.get(path.suffix.lower(), {})
+    if readers:
+        return _read_format(path, family, readers)
 
     where = f"Instance file {str(path)!r}"
     doc = read_document(path, json.loads, file="Instance file", folder="Instance file",
@@ -536,5 +587,25 @@ def _read_file(path: Path) -> Instance:
         instance = cls(instance_id=instance_id, **data)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{where}: {exc}") from None
+    instance.source = str(path)
+    return instance
+
+
+def _read_format(path: Path, family: str | None, readers: dict[str, str]) -> Instance:
+    """An instance from a file in a family's own format (the reader registered for its suffix)."""
+    from optalloc.registry import load_entry_point
+
+    if family is None and len(readers) > 1:
+        raise ConfigurationError(f"Instance file {str(path)!r}: the families {sorted(readers)} all read "
+                                 f"{path.suffix!r} files; name the family ('optalloc solve FAMILY PATH').")
+    if family is not None and family not in readers:
+        raise ConfigurationError(f"Instance file {str(path)!r}: the family {family!r} reads no {path.suffix!r} "
+                                 f"files ({', '.join(sorted(readers))} do{'es' if len(readers) == 1 else ''}).")
+    name = family if family is not None else next(iter(readers))
+    if not path.is_file():
+        raise ConfigurationError(f"Instance file {str(path)!r} does not exist (or is not a file).")
+    instance = load_entry_point(readers[name])(path)
+    if not isinstance(instance, Instance):
+        raise ConfigurationError(f"The reader {readers[name]} returned {instance!r}, not an Instance.")
     instance.source = str(path)
     return instance

@@ -162,7 +162,9 @@ def planning_transform(family: str, name: str) -> Any:
 InstanceSpec = _instances.InstanceSpec
 INSTANCES = _instances.INSTANCES
 INSTANCE_TYPES = _instances.INSTANCE_TYPES
+INSTANCE_FORMATS = _instances.INSTANCE_FORMATS
 register_instance = _instances.register_instance
+register_instance_format = _instances.register_instance_format
 register_instance_type = _instances.register_instance_type
 instance_spec = _instances.instance_spec
 make_instance = _instances.make_instance

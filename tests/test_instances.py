@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -11,16 +12,29 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from toy_family import KNAPSACK_I0
 from toy_family.instance import KnapsackInstance, brute_force_optimum
 
 from optalloc.cli import main
 from optalloc.exceptions import ConfigurationError, OptallocError, OptallocWarning, UnknownIdError
-from optalloc.instances import check_solve_limits, list_instances, make_instance
+from optalloc.instances import (
+    INSTANCE_FORMATS,
+    check_solve_limits,
+    list_instances,
+    make_instance,
+    register_instance_format,
+)
 from optalloc.records import SOLVE_STATUSES, SolveRecord
 
 TOL = 1e-6
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """``optalloc solve`` writes a family's tables under ./results by default: keep them out of the tree."""
+    monkeypatch.chdir(tmp_path)
 
 
 def random_knapsack(seed: int, n: int = 12, n_required: int = 0) -> dict:
@@ -276,6 +290,62 @@ def test_missing_and_folder_files(tmp_path):
         make_instance(write(tmp_path / "f.json", {"type": "toy/knapsack", "data": KNAPSACK_I0}), capacity=3)
 
 
+def knap_file(path: Path, data: dict) -> Path:
+    lines = [f"capacity {data['capacity']}"] + [f"{v} {w}" for v, w in zip(data["values"], data["weights"])]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_family_format_gives_the_registered_answer(tmp_path):
+    path = knap_file(tmp_path / "mine.knap", KNAPSACK_I0)
+    from_file = make_instance(path, family="toy")
+    assert from_file.id == "toy/mine" and from_file.source == str(path)
+    record, registered = from_file.solve(), make_instance("toy/knapsack-i0").solve()
+    assert record.objective == pytest.approx(registered.objective, abs=TOL)
+    assert json.loads(record.instance_spec) == {"id": "toy/mine", "file": str(path)}
+    assert make_instance(str(path)).id == "toy/mine"  # one family reads .knap: no family needed
+
+
+def test_family_format_errors(tmp_path):
+    bad = tmp_path / "bad.knap"
+    bad.write_text("capacity 10\n1 2\n3 x\n")
+    with pytest.raises(ConfigurationError, match=r"bad.knap line 3: expected 'value weight'; got '3 x'"):
+        make_instance(bad, family="toy")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        make_instance(tmp_path / "nope.knap", family="toy")
+    with pytest.raises(ConfigurationError, match=r"the families \['other', 'toy'\] all read '.knap' files"):
+        with registered_format("other", ".knap"):
+            make_instance(knap_file(tmp_path / "two.knap", KNAPSACK_I0))
+    with registered_format("other", ".other"):
+        with pytest.raises(ConfigurationError, match="the family 'toy' reads no '.other' files"):
+            make_instance(tmp_path / "x.other", family="toy")
+    for suffix in ("knap", ".json", ".JSON"):
+        with pytest.raises(ConfigurationError, match="suffix must start with '.' and not be '.json'"):
+            register_instance_format("toy", suffix, "toy_family.instance:read_knap_file")
+
+
+@contextlib.contextmanager
+def registered_format(family: str, suffix: str):
+    register_instance_format(family, suffix, "toy_family.instance:read_knap_file")
+    try:
+        yield
+    finally:
+        del INSTANCE_FORMATS[suffix][family]
+        if not INSTANCE_FORMATS[suffix]:
+            del INSTANCE_FORMATS[suffix]
+
+
+def test_cli_solve_writes_the_family_outputs(capsys, tmp_path):
+    stem = tmp_path / "packed"
+    code = main(["solve", "toy", str(knap_file(tmp_path / "mine.knap", KNAPSACK_I0)), "--save", str(stem)])
+    text, _ = capsys.readouterr()
+    _, items = brute_force_optimum(KNAPSACK_I0["values"], KNAPSACK_I0["weights"], KNAPSACK_I0["capacity"])
+    assert code == 0 and f"wrote {stem}.csv" in text
+    table = pd.read_csv(f"{stem}.csv")
+    assert sorted(table["item"]) == sorted(items)
+    assert table["weight"].sum() <= KNAPSACK_I0["capacity"]
+
+
 # ---------------------------------------------------------------- optalloc solve
 def test_cli_solve_json_and_out(capsys, tmp_path):
     optimum, _ = brute_force_optimum(KNAPSACK_I0["values"], KNAPSACK_I0["weights"], KNAPSACK_I0["capacity"])
@@ -295,8 +365,8 @@ def test_cli_solve_table_and_file(capsys, tmp_path):
     code = main(["solve", "toy", "toy/knapsack-i0"])
     text, _ = capsys.readouterr()
     objective = make_instance("toy/knapsack-i0").solve().objective
-    assert code == 0
-    lines = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.strip().splitlines())
+    assert code == 0 and text.strip().splitlines()[-1] == f"wrote {Path('results', 'toy_knapsack-i0.csv')}"
+    lines = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.strip().splitlines()[:-1])
     assert lines["status"].startswith("optimal")
     assert lines["objective"].startswith(f"{objective:,.10g} EUR")
     path = write(tmp_path / "k.json", {"type": "toy/knapsack", "data": KNAPSACK_I0})
@@ -327,7 +397,8 @@ CLI_ERRORS = [
     (["solve", "beds", "good.json"], "(file 'good.json') is of the family 'toy', not 'beds'"),
     (["solve", "toy", "missing.json"], "Instance file 'missing.json' does not exist."),
     (["solve", "toy", "broken.json"], "Instance file 'broken.json' is not valid JSON"),
-    (["solve", "toy", "notes.txt"], "Instance file 'notes.txt' is not valid JSON"),
+    (["solve", "toy", "notes.dat"], "Instance file 'notes.dat' is not valid JSON"),
+    (["solve", "toy", "notes.txt"], "Instance file 'notes.txt': the family 'toy' reads no '.txt' files (staff does)"),
     (["solve", "toy", "knapsack-i0", "--time-limit", "-1"],
      "The '--time-limit' parameter of optalloc solve must be a positive finite number of seconds"),
     (["solve", "toy", "knapsack-i0", "--time-limit", "inf"], "'--time-limit' parameter"),
@@ -344,6 +415,7 @@ def test_cli_solve_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, patt
     write(tmp_path / "good.json", {"type": "toy/knapsack", "data": KNAPSACK_I0})
     (tmp_path / "broken.json").write_text('{"type": "toy/knapsack", "data": ')
     (tmp_path / "notes.txt").write_text("not an instance\n")
+    (tmp_path / "notes.dat").write_text("not an instance\n")
     (tmp_path / "sub").mkdir()
     before = _snapshot(tmp_path)
     try:

@@ -145,6 +145,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optalloc.exceptions import ConfigurationError, InfeasibleFormulation, PolicyScenarioMismatch, bad_value
+from optalloc.formulations.highs_arrays import highs_lp, run
 from optalloc.policy import Policy, epochs_of
 from optalloc.scenario import Scenario
 from optalloc.tags import PolicyTags
@@ -533,28 +534,7 @@ class _ALP:
 # ------------------------------------------------------------------ HiGHS
 def _highs(objective: np.ndarray, matrix: sp.csr_array, lower: np.ndarray, upper: np.ndarray) -> Any:
     """A silent, single-thread ``highspy.Highs`` holding ``max objective . x`` s.t. ``lower <= A x <= upper``."""
-    import highspy
-
-    from optalloc.formulations.solve import use_threads
-
-    use_threads(HIGHS_OPTIONS["threads"])  # HiGHS keeps one process-wide scheduler
-    h = highspy.Highs()
-    for key, value in HIGHS_OPTIONS.items():
-        h.setOptionValue(key, value)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
-    lp.col_cost_ = objective
-    lp.col_lower_ = np.full(matrix.shape[1], -highspy.kHighsInf)
-    lp.col_upper_ = np.full(matrix.shape[1], highspy.kHighsInf)
-    lp.row_lower_ = np.where(np.isfinite(lower), lower, -highspy.kHighsInf)
-    lp.row_upper_ = np.where(np.isfinite(upper), upper, highspy.kHighsInf)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = matrix.data
-    lp.sense_ = highspy.ObjSense.kMaximize
-    h.passModel(lp)
-    return h
+    return highs_lp(objective, matrix, lower, upper, maximize=True, options=HIGHS_OPTIONS)
 
 
 def _add_rows(h: Any, matrix: sp.csr_array, upper: np.ndarray) -> None:
@@ -567,16 +547,10 @@ def _add_rows(h: Any, matrix: sp.csr_array, upper: np.ndarray) -> None:
 
 def _run(h: Any, scenario: Scenario) -> tuple[np.ndarray, float, float]:
     """Solve; the optimal columns, the objective and the seconds HiGHS took."""
-    import highspy
-
-    start = time.perf_counter()
-    h.run()
-    seconds = time.perf_counter() - start
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise InfeasibleFormulation(f"The ALP of scenario {scenario.id} ended with HiGHS status "
-                                    f"{h.modelStatusToString(status)}.")
-    return np.asarray(h.getSolution().col_value, dtype=float), float(h.getInfo().objective_function_value), seconds
+    x, result = run(h)
+    if x is None:
+        raise InfeasibleFormulation(f"The ALP of scenario {scenario.id} ended with HiGHS status {result.termination}.")
+    return x, float(result.objective), result.seconds
 
 
 def _check_arguments(owner: str, basis: Any, relevance: Any, constraints: Any, convex: Any, tight_bound: Any,

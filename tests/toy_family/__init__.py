@@ -16,7 +16,7 @@ in seconds, and their optima are known independently of optalloc:
   newsvendor quantile (:func:`.scenario.newsvendor_optimum`).
 * ``toy/knapsack-i0`` -- a static instance: a 12-item 0-1 knapsack solved as
   a Pyomo MIP (:class:`.instance.KnapsackInstance`, also the file type
-  ``toy/knapsack``); its optimum is checked against all ``2**12`` subsets
+  ``toy/knapsack``, and read from the ``.knap`` text format); its optimum is checked against all ``2**12`` subsets
   (:func:`.instance.brute_force_optimum`).
 
 The ``register()`` hook below is what an installed family's
@@ -38,6 +38,7 @@ def register() -> None:
         InstanceSpec,
         ScenarioSpec,
         register_instance,
+        register_instance_format,
         register_instance_type,
         register_scenario,
     )
@@ -49,5 +50,6 @@ def register() -> None:
                                    {"scenario_id": "toy/pool-v0"},
                                    "Toy two-unit helper pool (MultiDiscrete, newsvendor optimum)"))
     register_instance_type("toy/knapsack", "toy_family.instance:KnapsackInstance")
+    register_instance_format("toy", ".knap", "toy_family.instance:read_knap_file")
     register_instance(InstanceSpec("toy/knapsack-i0", "toy_family.instance:KnapsackInstance", KNAPSACK_I0,
                                    "Toy 0-1 knapsack, 12 items (a static MIP; optimum by brute force)"))

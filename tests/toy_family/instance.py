@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,41 @@ class KnapsackInstance(Instance):
         if missing:
             raise bad_value(owner, "solution", f"a packing holding the required items {list(self.required)}", solution)
         return float(self.values[chosen].sum()) if chosen else 0.0
+
+
+    def write_solution(self, solution: Any, stem: Path) -> list[Path]:
+        """The packed items as ``stem.csv`` (item, value [EUR], weight [kg])."""
+        path = stem.with_suffix(".csv")
+        rows = [f"{i},{self.values[i]:g},{self.weights[i]:g}" for i in solution]
+        path.write_text("\n".join(["item,value,weight", *rows]) + "\n")
+        return [path]
+
+
+def read_knap_file(path: Path) -> KnapsackInstance:
+    """A knapsack from a ``.knap`` file: ``capacity C`` on the first line, then one ``value weight`` per item.
+
+    Raises
+    ------
+    ConfigurationError
+        A malformed line, named by its number.
+    """
+    from optalloc.exceptions import ConfigurationError
+
+    lines = path.read_text().splitlines()
+    where = f"{path.name} line"
+    head = lines[0].split() if lines else []
+    if len(head) != 2 or head[0] != "capacity":
+        raise ConfigurationError(f"{where} 1: expected 'capacity C'; got {lines[0] if lines else ''!r}")
+    values, weights = [], []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split()
+        try:
+            value, weight = (float(f) for f in fields)
+        except ValueError:
+            raise ConfigurationError(f"{where} {number}: expected 'value weight'; got {line!r}") from None
+        values.append(value)
+        weights.append(weight)
+    return KnapsackInstance(f"toy/{path.stem}", values=values, weights=weights, capacity=float(head[1]))
 
 
 def brute_force_optimum(values: Sequence[float], weights: Sequence[float], capacity: float,
