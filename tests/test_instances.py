@@ -398,7 +398,7 @@ CLI_ERRORS = [
     (["solve", "toy", "missing.json"], "Instance file 'missing.json' does not exist."),
     (["solve", "toy", "broken.json"], "Instance file 'broken.json' is not valid JSON"),
     (["solve", "toy", "notes.dat"], "Instance file 'notes.dat' is not valid JSON"),
-    (["solve", "toy", "notes.txt"], "Instance file 'notes.txt': the family 'toy' reads no '.txt' files (staff does)"),
+    (["solve", "toy", "notes.knap"], "notes.knap line 1: expected 'capacity C'; got 'not an instance'"),
     (["solve", "toy", "knapsack-i0", "--time-limit", "-1"],
      "The '--time-limit' parameter of optalloc solve must be a positive finite number of seconds"),
     (["solve", "toy", "knapsack-i0", "--time-limit", "inf"], "'--time-limit' parameter"),
@@ -416,6 +416,7 @@ def test_cli_solve_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, patt
     (tmp_path / "broken.json").write_text('{"type": "toy/knapsack", "data": ')
     (tmp_path / "notes.txt").write_text("not an instance\n")
     (tmp_path / "notes.dat").write_text("not an instance\n")
+    (tmp_path / "notes.knap").write_text("not an instance\n")
     (tmp_path / "sub").mkdir()
     before = _snapshot(tmp_path)
     try:
