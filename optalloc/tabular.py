@@ -40,6 +40,10 @@ class TabularModel:
         for an observation that is no state of the model.
     initial_index : int
         State of the initial observation at epoch 0.
+    actions : ndarray of int, shape (A, d), optional
+        For a scenario whose actions are vectors (``MultiDiscrete``): the action
+        vector of each column ``a`` of ``C_t`` (and block ``a`` of the rows of
+        ``P_t``). None: column ``a`` is the scenario's action ``a``.
     """
 
     horizon: int
@@ -48,6 +52,7 @@ class TabularModel:
     observations: Callable[[int], np.ndarray]
     index: Callable[[int, np.ndarray], np.ndarray]
     initial_index: int = 0
+    actions: np.ndarray | None = None
 
     def terminal(self) -> np.ndarray:
         """Terminal cost ``V_T``: zero on every terminal state."""

@@ -187,9 +187,9 @@ def test_toy_family_through_the_cli(capsys, tmp_path):
     assert code == 0, err
     import pandas as pd
 
-    # dp refuses the vector-action pool by its tags: that pair is no cell, and a note says why.
-    assert ("optalloc: note: Suite 'toy': policy 'dp' does not take scenario toy/pool-v0 (it takes discrete "
-            "actions, not multi_discrete); those cells are left out.") in err
+    # dp refuses the pool, which has no tabular model, by its tags: that pair is no cell, and a note says why.
+    assert ("optalloc: note: Suite 'toy': policy 'dp' does not take scenario toy/pool-v0 (it needs a scenario "
+            "with tabular model); those cells are left out.") in err
     summary = pd.read_csv(tmp_path / "toy.csv")
     assert sorted(zip(summary["scenario"], summary["policy"])) == [("toy/pool-v0", "ppo"), ("toy/walk-v0", "dp"),
                                                                    ("toy/walk-v0", "ppo")]

@@ -13,7 +13,7 @@ HORIZON = 6
 
 
 def short(scenario_id: str) -> oa.Scenario:
-    """The registered scenario, with its horizon cut to :data:`HORIZON` where its ``horizon_parameter`` allows.
+    """The registered scenario, with its horizon cut to :data:`HORIZON` epochs where its ``horizon_parameter`` allows.
 
     A preset whose other parameters depend on the horizon (a profile of one value per epoch) refuses the
     shorter horizon and is checked in full.
@@ -21,8 +21,10 @@ def short(scenario_id: str) -> oa.Scenario:
     scenario = oa.make_scenario(scenario_id)
     name = scenario.horizon_parameter
     if name is not None and scenario.horizon > HORIZON:
+        # The parameter may count days of several epochs each (3 shifts a day): cut to HORIZON epochs or fewer.
+        per_unit = max(1, scenario.horizon // int(getattr(scenario.params, name)))
         try:
-            return oa.make_scenario(scenario_id, **{name: HORIZON})
+            return oa.make_scenario(scenario_id, **{name: max(1, HORIZON // per_unit)})
         except ConfigurationError:
             return scenario
     return scenario

@@ -21,6 +21,7 @@ def test_policy_tags_refuse_with_the_reason():
     dp = PolicyTags(method="dynamic_programming", exact=True, needs=frozenset({"tabular_model"}))
     assert dp.accepts(walk) and not dp.accepts(pool)
     assert dp.refusal(pool) == "it takes discrete actions, not multi_discrete"
+    assert oa.make_policy("dp").tags.refusal(pool) == "it needs a scenario with tabular model"
     assert PolicyTags(action_kinds=frozenset({"discrete", "multi_discrete"}),
                       needs=frozenset({"tabular_model"})).refusal(pool) == "it needs a scenario with tabular model"
     assert PolicyTags(families=frozenset({"beds"})).refusal(walk) == "it supports the families ['beds'], not 'toy'"
@@ -28,7 +29,7 @@ def test_policy_tags_refuse_with_the_reason():
 
 def test_fit_refuses_a_scenario_the_tags_refuse():
     with pytest.raises(UnsupportedScenarioError, match=r"DPPolicy cannot be fitted on scenario 'toy/pool-v0' "
-                       r"\(family 'toy'\): it takes discrete actions, not multi_discrete\."):
+                       r"\(family 'toy'\): it needs a scenario with tabular model\."):
         oa.make_policy("dp").fit(oa.make_scenario("toy/pool-v0"))
     with pytest.raises(UnsupportedScenarioError, match="supports the families \\['beds'\\], not 'toy'"):
         oa.make_policy("rigid").fit(oa.make_scenario("toy/walk-v0"))

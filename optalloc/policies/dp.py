@@ -18,6 +18,9 @@ class DPPolicy(Policy):
     Works on any scenario whose tags carry the ``tabular_model`` capability
     (:meth:`Scenario.tabular_model`); the stages are built one at a time,
     from the last epoch back. Acting reads the epoch from ``info["epoch"]``.
+    With vector actions (``MultiDiscrete``), the model lists the action vector
+    of each of its columns (:attr:`TabularModel.actions <optalloc.tabular.TabularModel.actions>`)
+    and the policy acts with those vectors.
 
     To plan on another model of the scenario (a forecast, say), wrap it:
     ``make_policy("plan-on", inner="dp", transform=...)``
@@ -28,12 +31,13 @@ class DPPolicy(Policy):
     expected_cost_ : float
         Optimal expected (discounted) total cost from the initial state.
     table_ : ndarray of int
-        Optimal action of every tabular state, all epochs concatenated.
+        Optimal action (column of the model) of every tabular state, all epochs concatenated.
     offsets_ : ndarray of int
         Start of each epoch's states in ``table_``.
     """
 
-    tags = PolicyTags(method="dynamic_programming", exact=True, needs=frozenset({"tabular_model"}))
+    tags = PolicyTags(method="dynamic_programming", exact=True, needs=frozenset({"tabular_model"}),
+                      action_kinds=frozenset({"discrete", "multi_discrete"}))
 
     def _fit(self, scenario: Scenario, seed: int | None) -> None:
         from optalloc.dp import backward_induction
@@ -75,7 +79,8 @@ class DPPolicy(Policy):
                              f"{model.horizon} stages of {sum(sizes):,} states")
         if self.table_.shape != (expected[-1],):
             raise ValueError(f"table_ has shape {self.table_.shape}; the scenario's stages hold {expected[-1]:,} states")
-        n = self._scenario.action_space.n
+        actions = model.actions
+        n = self._scenario.action_space.n if actions is None else len(actions)
         if len(self.table_) and not (0 <= self.table_.min() and self.table_.max() < n):
             raise ValueError(f"table_ holds actions outside 0..{n - 1}")
 
@@ -97,7 +102,8 @@ class DPPolicy(Policy):
             raise PolicyScenarioMismatch(f"Policy {self.name} has no table entry for the state observed as "
                                          f"{observations[np.flatnonzero(outside)[0]].tolist()} in epoch "
                                          f"{int(t[np.flatnonzero(outside)[0]])}.")
-        return self.table_[self.offsets_[t] + index]
+        columns = self.table_[self.offsets_[t] + index]
+        return columns if model.actions is None else model.actions[columns]
 
     def _model(self):
         """The planning model's :class:`~optalloc.tabular.TabularModel` (its index), kept between calls."""

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Nurse rostering Instances 1-8: objective, bound and gap to the published optimum; cost of the Pyomo build.
+
+For each instance (Curtois; Burke & Curtois 2014) the :class:`NurseRoster`
+model is solved with ``solve_roster`` (default method ``lns``: constructive
+start, full model, large-neighbourhood search) within ``--time-limit``
+seconds, and one row is printed:
+
+* ``objective`` -- the roster's cost from the independent checker [penalty points];
+* ``bound``, ``gap_bound_pct`` -- the full model's lower bound and the gap to it;
+* ``optimum``, ``gap_opt_pct`` -- the published optimum and the gap to it;
+* ``best_s`` -- when the reported roster's cost was first reached; ``seconds`` -- the whole solve;
+* ``pyomo_s`` -- Pyomo build + hand-off to HiGHS; ``highs_s`` -- HiGHS's own run time;
+  ``direct_s`` -- the same compact model built with highspy's array API (``passModel``);
+  ``pyomo/highs`` and ``pyomo/direct`` -- their ratios.
+
+The direct build is checked once: on Instance 1 it must reach the optimum 607.
+
+Usage::
+
+    python benchmarks/roster_gap.py                       # Instances 1-8, 120 s each
+    python benchmarks/roster_gap.py 1 2 3 4 --time-limit 120 --threads 1
+    python benchmarks/roster_gap.py 5 --method mip
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pandas as pd
+
+from optalloc.families.staff import ROSTER_OPTIMA
+from optalloc.families.staff.roster_check import score_roster
+from optalloc.families.staff.roster_data import read_roster, shipped_instance_path
+from optalloc.formulations.staff.roster_highspy import build_highs, solve_highs
+from optalloc.formulations.staff.roster_solve import METHODS, solve_roster
+
+
+def check_direct_build() -> None:
+    """The highspy build of Instance 1 reaches the published optimum 607 (and its roster scores 607)."""
+    data = read_roster(shipped_instance_path(1))
+    model = build_highs(data)
+    status, objective, _, seconds = solve_highs(model)
+    checked = score_roster(data, model.roster()).objective
+    print(f"direct highspy build, Instance 1: {status}, objective {objective:.6g} (checker {checked:g}) in "
+          f"{seconds:.1f} s")
+    if status != "Optimal" or abs(objective - ROSTER_OPTIMA[1]) > 1e-6 or checked != ROSTER_OPTIMA[1]:
+        raise SystemExit("the direct highspy build does not reach the optimum of Instance 1")
+
+
+def measure(number: int, method: str, time_limit: float, threads: int, seed: int) -> dict:
+    """Solve one instance and return its row of the table."""
+    data = read_roster(shipped_instance_path(number))
+    outcome = solve_roster(data, method=method, time_limit=time_limit, threads=threads, seed=seed)
+    result = outcome.result
+    checked = score_roster(data, outcome.roster).objective if outcome.roster is not None else math.nan
+    optimum = ROSTER_OPTIMA.get(number, math.nan)
+    bound = math.nan if result.bound is None else result.bound
+    pyomo = outcome.build_seconds + outcome.handoff_seconds
+    direct = build_highs(data, threads=threads).build_seconds
+    gap_bound = 100 * (checked - bound) / checked if checked else math.nan
+    return {
+        "instance": number, "status": result.status.value, "objective": checked, "bound": round(bound, 2),
+        "gap_bound_pct": 0.0 if abs(gap_bound) < 1e-9 else gap_bound, "optimum": optimum,
+        "gap_opt_pct": 100 * (checked - optimum) / optimum, "best_s": outcome.best_seconds,
+        "seconds": result.seconds, "pyomo_s": pyomo, "highs_s": outcome.highs_seconds, "direct_s": direct,
+        "pyomo/highs": pyomo / outcome.highs_seconds if outcome.highs_seconds else math.nan,
+        "pyomo/direct": pyomo / direct if direct else math.nan,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("instances", nargs="*", type=int, default=list(range(1, 9)),
+                        help="instance numbers (default 1-8)")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per instance (default 120)")
+    parser.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
+    parser.add_argument("--method", choices=METHODS, default="lns", help="solution method (default lns)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the neighbourhood search (default 0)")
+    args = parser.parse_args(argv)
+
+    check_direct_build()
+    rows = []
+    for number in args.instances:
+        rows.append(measure(number, args.method, args.time_limit, args.threads, args.seed))
+        print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
+    table = pd.DataFrame(rows)
+    print(f"\nmethod {args.method}, time limit {args.time_limit:g} s, {args.threads} thread(s), seed {args.seed}")
+    with pd.option_context("display.width", 200):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
