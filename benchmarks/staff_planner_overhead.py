@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Per-decision overhead of the float-pool planner policies beyond HiGHS's own solve time.
 
-For ``milp-rolling`` (:class:`~optalloc.formulations.staff.floatpool.LookaheadPolicy`) and ``saa``
+For ``milp-lookahead`` (:class:`~optalloc.formulations.staff.floatpool.LookaheadPolicy`) and ``saa-shift``
 (:class:`~optalloc.formulations.staff.floatpool_saa.TwoStageSAAPolicy`) on ``staff/floatpool-small-v0``
 and ``staff/floatpool-v0``, measured in one run on the same episodes:
 
@@ -116,8 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes-small", type=int, default=6, help="episodes of floatpool-small-v0 (%(default)s)")
     parser.add_argument("--episodes-v0", type=int, default=1, help="episodes of floatpool-v0 (%(default)s)")
-    parser.add_argument("--samples", type=int, default=100, help="saa's sampled next-shift outcomes (%(default)s)")
-    parser.add_argument("--lookahead", type=int, default=6, help="milp-rolling's window [shifts] (%(default)s)")
+    parser.add_argument("--samples", type=int, default=100, help="saa-shift's sampled next-shift outcomes (%(default)s)")
+    parser.add_argument("--lookahead", type=int, default=6, help="milp-lookahead's window [shifts] (%(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the episodes (default %(default)s)")
     args = parser.parse_args()
 
@@ -127,8 +127,8 @@ def main() -> None:
                                   ("staff/floatpool-v0", args.episodes_v0)):
         scenario = oa.make_scenario(scenario_id)
         noise = scenario.sample_noise(args.seed, episodes)
-        for name, base, params in (("milp-rolling", LookaheadPolicy, {"lookahead": args.lookahead}),
-                                   ("saa", TwoStageSAAPolicy, {"samples": args.samples})):
+        for name, base, params in (("milp-lookahead", LookaheadPolicy, {"lookahead": args.lookahead}),
+                                   ("saa-shift", TwoStageSAAPolicy, {"samples": args.samples})):
             for variant, rebuild in (("persistent", False), ("rebuild", True)):
                 row = measure(_timed(base, rebuild)(**params), scenario, noise)
                 print(f"{scenario_id:<26} {name:<14} {variant:<10} {row['decisions']:>9} {row['act_ms']:>8.1f} "

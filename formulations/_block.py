@@ -48,6 +48,7 @@ __all__ = [
     "domain_phrase",
     "expected_phrase",
     "make_config",
+    "require_options",
 ]
 
 #: Keywords that ``Block.__init__`` itself understands; all others are options.
@@ -248,3 +249,16 @@ def declare_formulation(name: str, rule: str = "build") -> Callable[[type[DataT]
         return data_cls
 
     return decorator
+
+
+def require_options(config: ConfigDict, required: tuple[str, ...], owner: str) -> None:
+    """Refuse a block configuration that leaves a required option (default None) unset, naming every one.
+
+    Raises
+    ------
+    ConfigurationError
+        ``"<owner> needs the option(s) 'a', 'b'."``
+    """
+    missing = [key for key in required if config[key] is None]
+    if missing:
+        raise ConfigurationError(f"{owner} needs the option(s) {', '.join(map(repr, missing))}.")

@@ -389,12 +389,9 @@ def build_finite_horizon_lp(
 
 
 def _feasible_rows(costs: np.ndarray) -> tuple[list[tuple[int, int]], list[int]]:
-    """Feasible (s, a) pairs, state-major, and their action-major rows a*S+s."""
-    n_states = costs.shape[0]
-    states, actions = np.nonzero(np.isfinite(costs))
-    pairs = list(zip(states.tolist(), actions.tolist(), strict=True))
-    rows = (actions * n_states + states).tolist()
-    return pairs, rows
+    """:func:`_feasible_pairs` as Python lists, for Pyomo's index sets: (s, a) pairs, state-major, and rows a*S+s."""
+    (states, actions), rows = _feasible_pairs(costs)
+    return list(zip(states.tolist(), actions.tolist(), strict=True)), rows.tolist()
 
 
 def _row_data(matrix: sp.csr_array, row: int) -> np.ndarray:

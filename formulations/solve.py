@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo  # noqa: F401  (registers the pyomo.contrib.solver plugins)
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import (
@@ -143,6 +144,13 @@ class Solver:
         Variables whose values are loaded after each solve (default: all).
         Loading only the decisions a caller reads makes frequent re-solves of
         large models cheaper.
+    params_only : bool, default False
+        Promise that between solves only mutable ``Param`` values change (no
+        fixing, bounds, added or removed components). Re-solves then push the
+        Params and run HiGHS directly, without the interface's scans of the
+        model for changes, its per-solve configuration and its output
+        capture: a few milliseconds a solve, which dominate the re-solves of
+        small planning models in a rolling policy.
 
     Attributes
     ----------
@@ -168,6 +176,7 @@ class Solver:
         threads: int = 1,
         options: Mapping[str, Any] | None = None,
         load: Sequence[Any] | None = None,
+        params_only: bool = False,
     ) -> None:
         self.model = model
         self._load = None if load is None else [v for var in load for v in var.values()]
@@ -178,6 +187,14 @@ class Solver:
         self.history: list[SolveResult] = []
         self._interface = _make_interface()
         self._builds = 0
+        self.params_only = bool(params_only)
+        self._columns: tuple[list[Any], np.ndarray] | None = None  # load variables and their HiGHS columns
+        if self.params_only:
+            updates = self._interface.config.auto_updates
+            for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
+                         "check_for_new_or_removed_params", "check_for_new_objective", "update_constraints",
+                         "update_vars", "update_named_expressions", "update_objective"):
+                setattr(updates, name, False)
 
     @property
     def interface(self) -> Any:
@@ -228,20 +245,45 @@ class Solver:
 
     def _run(self, options: Mapping[str, Any]) -> Results:
         """Run HiGHS once on the bound model (load it the first time)."""
+        if self.params_only and self._builds and _has_direct_path(self._interface):
+            return self._rerun_direct(options)
         results = self._interface.solve(
             self.model,
             tee=False,
             load_solutions=False,
             raise_exception_on_nonoptimal_result=False,
             threads=self.threads,
-            time_limit=self.time_limit,
-            rel_gap=self.mip_rel_gap,
+            # The interface sets only the limits it is given, so "no limit" after a limited solve is inf.
+            time_limit=math.inf if self.time_limit is None else self.time_limit,
+            rel_gap=DEFAULT_MIP_REL_GAP if self.mip_rel_gap is None else self.mip_rel_gap,
             solver_options=dict(options),
         )
         timer = results.timing_info.timer
         if timer is not None and "set_instance" in timer.timers:
             self._builds += 1
         return results
+
+    def _rerun_direct(self, options: Mapping[str, Any]) -> Any:
+        """Re-solve a loaded model whose Params alone changed: push them, run HiGHS, read its outcome.
+
+        The interface's own solve would also walk the model for changes and, to build its results, for
+        import suffixes: milliseconds a solve. HiGHS is silent (``output_flag`` is off), so nothing is
+        captured either.
+        """
+        interface = self._interface
+        interface.update_parameters()
+        highs = interface._solver_model
+        highs.setOptionValue("threads", self.threads)
+        highs.setOptionValue("time_limit", math.inf if self.time_limit is None else float(self.time_limit))
+        highs.setOptionValue("mip_rel_gap", DEFAULT_MIP_REL_GAP if self.mip_rel_gap is None else self.mip_rel_gap)
+        for key, option in options.items():
+            highs.setOptionValue(key, option)
+        highs.run()
+        if self._columns is None:
+            index = interface._pyomo_var_to_solver_var_map
+            variables = self._load if self._load is not None else [v for v, *_ in interface._vars.values()]
+            self._columns = (list(variables), np.array([index[id(v)] for v in variables], dtype=np.int64))
+        return _DirectResults(highs, *self._columns)
 
     def _summarise(self, results: Results, seconds: float) -> SolveResult:
         """Turn Pyomo results into a :class:`SolveResult`."""
@@ -327,6 +369,73 @@ def solve(
         options=options,
     )
     return solver.solve(raise_on_failure=raise_on_failure)
+
+
+class _DirectSolution:
+    """Loads the primal values of a direct re-solve into the variables (``load_vars`` of Pyomo's loaders)."""
+
+    def __init__(self, values: np.ndarray | None, variables: list[Any]) -> None:
+        self._values, self._variables = values, variables
+
+    def load_vars(self, variables: Sequence[Any] | None = None) -> None:
+        # ``variables`` is the solver's own ``load`` list or None: the columns were indexed for exactly those.
+        if self._values is None:
+            raise InfeasibleFormulation("HiGHS holds no primal solution to load.")
+        for var, val in zip(self._variables, self._values.tolist()):
+            var.set_value(val, skip_validation=True)
+
+
+class _DirectResults:
+    """What :meth:`Solver._summarise` reads of a Pyomo ``Results``, read from HiGHS after a direct re-solve.
+
+    The status mapping and the bound follow the HiGHS interface of ``pyomo.contrib.solver`` (an LP's bound
+    is its optimal objective, a MIP's is HiGHS's dual bound), so both paths report a solve alike.
+    """
+
+    def __init__(self, highs: Any, variables: list[Any], columns: np.ndarray) -> None:
+        import highspy
+
+        status, info = highs.getModelStatus(), highs.getInfo()
+        self.termination_condition = _TERMINATION.get(highspy.HighsModelStatus(status).name,
+                                                      TerminationCondition.unknown)
+        feasible = info.primal_solution_status == 2
+        optimal = status == highspy.HighsModelStatus.kOptimal
+        self.solution_status = (SolutionStatus.optimal if optimal else
+                                SolutionStatus.feasible if feasible else SolutionStatus.noSolution)
+        self.incumbent_objective = info.objective_function_value if feasible else None
+        if info.mip_node_count == -1:
+            self.objective_bound = info.objective_function_value if feasible and optimal else None
+        else:
+            self.objective_bound = info.mip_dual_bound
+        values = np.asarray(highs.getSolution().col_value)[columns] if feasible else None
+        self.solution_loader = _DirectSolution(values, variables)
+
+
+#: HiGHS model statuses (by name) as the termination conditions of ``pyomo.contrib.solver``; others: unknown.
+_TERMINATION: dict[str, TerminationCondition] = {
+    "kOptimal": TerminationCondition.convergenceCriteriaSatisfied,
+    "kInfeasible": TerminationCondition.provenInfeasible,
+    "kUnboundedOrInfeasible": TerminationCondition.infeasibleOrUnbounded,
+    "kUnbounded": TerminationCondition.unbounded,
+    "kObjectiveBound": TerminationCondition.objectiveLimit,
+    "kObjectiveTarget": TerminationCondition.objectiveLimit,
+    "kTimeLimit": TerminationCondition.maxTimeLimit,
+    "kIterationLimit": TerminationCondition.iterationLimit,
+    "kSolutionLimit": TerminationCondition.iterationLimit,
+    **{name: TerminationCondition.error for name in
+       ("kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError")},
+}
+
+
+def _has_direct_path(interface: Any) -> bool:
+    """Whether ``interface`` offers what :meth:`Solver._rerun_direct` uses (a loaded HiGHS, its postsolve).
+
+    These are the HiGHS interface's own members, not its public API: when a Pyomo release renames them the
+    re-solves take the interface's full path, slower and alike in their results.
+    """
+    return (getattr(interface, "_solver_model", None) is not None and hasattr(interface, "update_parameters")
+            and isinstance(getattr(interface, "_pyomo_var_to_solver_var_map", None), dict)
+            and isinstance(getattr(interface, "_vars", None), dict))
 
 
 def _make_interface() -> Any:

@@ -86,6 +86,28 @@ class Suite:
     scenarios: tuple[ScenarioEntry, ...]
     policies: tuple[PolicyEntry, ...]
 
+    def policy_params(self, policy_id: str) -> dict[str, Any]:
+        """The hyper-parameters the suite gives the policy ``policy_id`` (shared by its training seeds).
+
+        Lets a check or a script train exactly the agents of a suite.
+
+        Raises
+        ------
+        ConfigurationError
+            The suite has no policy ``policy_id``, or lists it with different hyper-parameters
+            (then its entries' names tell them apart).
+        """
+        entries = [p for p in self.policies if p.id == policy_id]
+        if not entries:
+            ids = sorted({p.id for p in self.policies})
+            raise ConfigurationError(f"Suite {self.name!r} has no policy {policy_id!r}; it has {ids}"
+                                     f"{did_you_mean(policy_id, ids, clause=True)}")
+        distinct = {json.dumps(p.params, sort_keys=True, default=repr) for p in entries}
+        if len(distinct) > 1:
+            raise ConfigurationError(f"Suite {self.name!r} lists policy {policy_id!r} with {len(distinct)} sets of "
+                                     f"hyper-parameters ({[p.name for p in entries]}); pick one by its entry's name.")
+        return dict(entries[0].params)
+
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], path: Path) -> None:
     for key in table:

@@ -268,8 +268,9 @@ def format_tags(tags: dict[str, Any]) -> str:
     """:func:`describe_tags` as ``key: value`` lines."""
     def show(value: Any) -> str:
         if isinstance(value, dict):
+            # An empty text (an action table with no verb) says nothing: left out rather than shown bare.
             return "; ".join(f"{k} {show(v)}" if not isinstance(v, dict) else
-                             f"{k} [{v.get('unit', '')}]" for k, v in value.items()) or "-"
+                             f"{k} [{v.get('unit', '')}]" for k, v in value.items() if v != "") or "-"
         if isinstance(value, list):
             return ", ".join(map(str, value)) or "-"
         return "any" if value is None else str(value)

@@ -102,6 +102,27 @@ train_seeds = [3, 7]
         load_suite(path)
 
 
+def test_policy_params_are_a_policys_hyper_parameters_and_refuse_ambiguity(tmp_path, toy_policies):
+    path = tmp_path / "t.toml"
+    path.write_text("""
+[[scenarios]]
+id = "toy/walk-v0"
+[[policies]]
+id = "toy-toward"
+train_seeds = [0, 1]
+params = {train_episodes = 10}
+[[policies]]
+id = "dp"
+""")
+    suite = load_suite(path)
+    assert suite.policy_params("toy-toward") == {"train_episodes": 10} and suite.policy_params("dp") == {}
+    with pytest.raises(ConfigurationError, match=r"no policy 'toy-towards'.*did you mean 'toy-toward'"):
+        suite.policy_params("toy-towards")
+    path.write_text(path.read_text() + '[[policies]]\nid = "toy-toward"\nname = "slow"\nparams = {train_episodes = 20}\n')
+    with pytest.raises(ConfigurationError, match=r"'toy-toward' with 2 sets of hyper-parameters"):
+        load_suite(path).policy_params("toy-toward")
+
+
 def test_training_seed_cells_share_the_evaluation_paths(tmp_path, toy_policies):
     """A fixed policy under two training seeds is scored on identical paths: identical costs, the sampled ones."""
     path = tmp_path / "t.toml"

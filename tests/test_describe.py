@@ -201,6 +201,12 @@ def test_format_table_wraps_the_meaning_column(far_walk):
 
 
 # ---------------------------------------------------------------- command line
+def test_tag_lines_leave_out_empty_texts_and_mark_empty_lists():
+    text = d.format_tags({"actions": {"components": ["float", "agency"], "verb": ""}, "needs": [],
+                          "kpis": {"cost": {"unit": "USD"}}})
+    assert text.splitlines() == ["actions: components float, agency", "needs: -", "kpis: cost [USD]"]
+
+
 def test_cli_describe_scenario(capsys, far_walk):
     code, out, _ = run(capsys, "describe", far_walk)
     assert code == 0 and out.startswith(f"scenario {far_walk}: ")

@@ -67,6 +67,7 @@ from optalloc.formulations._block import (
     checked_option,
     component_class,
     declare_formulation,
+    require_options,
 )
 
 __all__ = ["BedCapacity", "BedCapacityData", "build_model"]
@@ -179,9 +180,7 @@ class BedCapacityData(FormulationData):
     @classmethod
     def validate_config(cls, config: ConfigDict, owner: str) -> None:
         """Check required options and their consistency (shapes, ranges, convexity)."""
-        missing = [key for key in _REQUIRED if config[key] is None]
-        if missing:
-            raise ConfigurationError(f"{owner} needs the option(s) {', '.join(map(repr, missing))}.")
+        require_options(config, _REQUIRED, owner)
         if config.beds_max < config.beds_min:
             raise bad_value(owner, "beds_max", f"at least beds_min = {config.beds_min}", config.beds_max)
         _check_initial_beds(config.initial_beds, config.beds_max, owner)

@@ -69,13 +69,14 @@ from pyomo.environ import (
     value,
 )
 
-from optalloc.exceptions import ConfigurationError, bad_value
+from optalloc.exceptions import bad_value
 from optalloc.formulations._block import (
     FiniteArray,
     FormulationData,
     checked_option,
     component_class,
     declare_formulation,
+    require_options,
 )
 
 __all__ = ["ScannerSchedule", "ScannerScheduleData", "build_model"]
@@ -178,9 +179,7 @@ class ScannerScheduleData(FormulationData):
     @classmethod
     def validate_config(cls, config: ConfigDict, owner: str) -> None:
         """Check required options and their shapes and ranges."""
-        missing = [key for key in _REQUIRED if config[key] is None]
-        if missing:
-            raise ConfigurationError(f"{owner} needs the option(s) {', '.join(map(repr, missing))}.")
+        require_options(config, _REQUIRED, owner)
         if config.waiting_cost is None:
             config.waiting_cost = np.zeros(TYPES)
         for name in ("revenue", "end_of_day_cost", "waiting_cost"):

@@ -7,7 +7,6 @@ solves it through :mod:`optalloc.formulations.solve`, optionally improved by the
 
 from __future__ import annotations
 
-# The reader ``roster(block)`` stays in its module: re-exported here it would shadow the module ``roster``.
 from optalloc.formulations.staff.floatpool import (
     FloatPoolPlanner,
     FloatPoolStaffing,
@@ -18,6 +17,8 @@ from optalloc.formulations.staff.floatpool import (
 from optalloc.formulations.staff.floatpool_saa import TwoStagePlanner, TwoStageSAAPolicy
 from optalloc.formulations.staff.roster import NurseRoster, NurseRosterData, build_model, tighten_slacks
 
+# The reader ``roster(block)`` stays in its module (optalloc.formulations.staff.roster): re-exported here it
+# would shadow that module.
 __all__ = ["FloatPoolPlanner", "FloatPoolStaffing", "FloatPoolStaffingData", "LookaheadPolicy", "NurseRoster",
            "NurseRosterData", "TwoStagePlanner", "TwoStageSAAPolicy", "build_model", "perfect_information",
            "tighten_slacks"]

@@ -30,7 +30,7 @@ Three models are built from it, all from the scenario's own functions (:meth:`ce
   the observed census through the census kernels) and rostered absences, as a function of the float and
   agency nurses it gets; one float split and one booking per shift. For a plan fixed now it is the exact
   expected cost of the window when agency nurses always come (with ``agency_absence > 0`` a booking counts
-  as its expected show-ups). It is the model of ``milp-rolling`` (:class:`LookaheadPolicy`);
+  as its expected show-ups). It is the model of ``milp-lookahead`` (:class:`LookaheadPolicy`);
 * :meth:`FloatPoolPlanner.build_saa` / :meth:`FloatPoolPlanner.update_saa` -- one plan over the whole
   horizon evaluated on realised noise paths: with one path, the *perfect-information* problem of that
   path, exact (the census and rostered paths are the step's; the show-ups of every booking level are
@@ -59,6 +59,7 @@ from optalloc.formulations._block import (
     checked_option,
     component_class,
     declare_formulation,
+    require_options,
 )
 from optalloc.scenario import Noise, Scenario
 from optalloc.tags import PolicyTags
@@ -204,9 +205,7 @@ class FloatPoolStaffingData(FormulationData):
     @classmethod
     def validate_config(cls, config: ConfigDict, owner: str) -> None:
         """Check required options and their shapes and ranges."""
-        missing = [key for key in _REQUIRED if config[key] is None]
-        if missing:
-            raise ConfigurationError(f"{owner} needs the option(s) {', '.join(map(repr, missing))}.")
+        require_options(config, _REQUIRED, owner)
         U, N = config.units, len(config.float_group)
         if N == 0:
             raise bad_value(owner, "float_group", "at least one node", [])
@@ -727,18 +726,9 @@ def perfect_information(scenario: Scenario, noise: Noise, *, time_limit: float |
 
 
 def parameter_solver(model: Any, plans: Any, *, time_limit: float | None, mip_rel_gap: float | None) -> Solver:
-    """A persistent HiGHS for a model whose re-solves change mutable Params only.
-
-    The persistent interface is told to push the Params and skip its scans for new or changed
-    constraints, variables and objectives (none ever change), which a re-solve would otherwise walk.
-    """
-    solver = Solver(model, time_limit=time_limit, mip_rel_gap=mip_rel_gap, load=list(plans.decision_variables(model)))
-    updates = solver.interface.config.auto_updates
-    for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
-                 "check_for_new_or_removed_params", "check_for_new_objective", "update_constraints",
-                 "update_vars", "update_named_expressions", "update_objective"):
-        setattr(updates, name, False)
-    return solver
+    """A persistent HiGHS for a model whose re-solves change mutable Params only, loading the decisions."""
+    return Solver(model, time_limit=time_limit, mip_rel_gap=mip_rel_gap, load=list(plans.decision_variables(model)),
+                  params_only=True)
 
 
 # ---------------------------------------------------------------------- rolling policies on one model
@@ -783,7 +773,7 @@ class PersistentRollingPolicy(RollingHorizonPolicy):
 
 
 class LookaheadPolicy(PersistentRollingPolicy):
-    """Re-solve the lookahead MIP of the next shifts every shift and apply its first shift (``milp-rolling``).
+    """Re-solve the lookahead MIP of the next shifts every shift and apply its first shift (``milp-lookahead``).
 
     The model (:meth:`FloatPoolPlanner.build`) staffs the current shift on its observed census and nurses
     present and each later shift of the window on its expected recourse cost given the observed census:

@@ -1,4 +1,4 @@
-"""The rolling two-stage sample-average policy of the float-pool scenario (``saa`` there).
+"""The rolling two-stage sample-average policy of the float-pool scenario (``saa-shift``).
 
 Why two stages over the next shift are enough: census and rostered absences do not depend on
 decisions, a shift's recourse depends only on its census and nurses present, and the agency nurses
@@ -238,7 +238,7 @@ class TwoStagePlanner:
 
 
 class TwoStageSAAPolicy(PersistentRollingPolicy):
-    """Each shift, the two-stage stochastic program over the next shift's outcomes (``saa``).
+    """Each shift, the two-stage stochastic program over the next shift's outcomes (``saa-shift``).
 
     First stage: this shift's float split and the next shift's agency bookings; second stage: the next
     shift's float split and recourse in each of ``samples`` outcomes (see the module docstring, which

@@ -181,3 +181,81 @@ def test_solver_output_is_silent(capfd: pytest.CaptureFixture[str]) -> None:
     solve(small_lp())
     captured = capfd.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+# ---------------------------------------------------------------- re-solves of Params only
+def lot_sizing(periods: int = 8) -> pyo.ConcreteModel:
+    """A small lot-sizing MIP whose demands, bound and a cost are mutable Params (an objective, a RHS and a bound).
+
+    Cover the demand of each period from stock or production; a set-up (binary) allows production up to
+    the capacity; holding and set-up costs. The capacity also bounds the first production variable.
+    """
+    m = pyo.ConcreteModel(name="lot_sizing")
+    m.T = pyo.RangeSet(0, periods - 1)
+    m.demand = pyo.Param(m.T, initialize=5.0, mutable=True)
+    m.setup_cost = pyo.Param(initialize=20.0, mutable=True)
+    m.capacity = pyo.Param(initialize=12.0, mutable=True)
+    m.make = pyo.Var(m.T, bounds=(0, None))
+    m.stock = pyo.Var(m.T, bounds=(0, None))
+    m.on = pyo.Var(m.T, domain=pyo.Binary)
+    m.make[0].setub(m.capacity)
+    m.balance = pyo.Constraint(m.T, rule=lambda m, t: (m.stock[t - 1] if t else 0) + m.make[t] - m.stock[t] == m.demand[t])
+    m.link = pyo.Constraint(m.T, rule=lambda m, t: m.make[t] <= m.capacity * m.on[t])
+    m.objective = pyo.Objective(expr=sum(m.setup_cost * m.on[t] + m.stock[t] for t in m.T))
+    return m
+
+
+def test_params_only_resolves_agree_with_the_full_path_on_every_outcome() -> None:
+    """The same sequence of Param changes on two solvers, one promising Params only: the same statuses,
+    objectives, bounds and loaded decisions, one HiGHS build each; infeasible demands and back again."""
+    rng = np.random.default_rng(5)
+    changes = [{"demand": rng.integers(0, 12, 8).astype(float), "setup_cost": float(rng.integers(5, 40)),
+                "capacity": float(rng.integers(8, 20))} for _ in range(12)]
+    changes[4] = {"demand": np.full(8, 30.0), "setup_cost": 10.0, "capacity": 12.0}  # beyond capacity: infeasible
+    models = (lot_sizing(), lot_sizing())
+    solvers = (Solver(models[0]), Solver(models[1], params_only=True, load=[models[1].make, models[1].on]))
+    statuses = []
+    for change in [{}] + changes:
+        outcomes = []
+        for model, solver in zip(models, solvers):
+            for t, value in enumerate(change.get("demand", [])):
+                model.demand[t].set_value(value)
+            if change:
+                model.setup_cost.set_value(change["setup_cost"])
+                model.capacity.set_value(change["capacity"])
+            outcomes.append(solver.solve(raise_on_failure=False))
+        full, direct = outcomes
+        statuses.append(full.status)
+        assert (direct.status, direct.termination) == (full.status, full.termination)
+        if full.status.has_solution:
+            assert direct.objective == pytest.approx(full.objective, rel=1e-9)
+            assert direct.bound == pytest.approx(full.bound, rel=1e-9)
+            for t in models[0].T:
+                assert pyo.value(models[1].make[t]) == pytest.approx(pyo.value(models[0].make[t]), abs=1e-6)
+                assert round(pyo.value(models[1].on[t])) == round(pyo.value(models[0].on[t]))
+            # The objective recomputed by Pyomo from the loaded values (stock is not loaded: from the balance).
+            stock = np.cumsum([pyo.value(models[1].make[t] - models[1].demand[t]) for t in models[1].T])
+            setups = sum(pyo.value(models[1].setup_cost) * round(pyo.value(models[1].on[t])) for t in models[1].T)
+            assert setups + stock.sum() == pytest.approx(direct.objective, abs=1e-4)
+    assert SolveStatus.INFEASIBLE in statuses and statuses[-1] is SolveStatus.OPTIMAL
+    assert [s.builds for s in solvers] == [1, 1]
+
+
+def test_params_only_lp_bound_is_its_optimum() -> None:
+    m = small_lp("params_only_lp")
+    solver = Solver(m, params_only=True)
+    solver.solve()
+    m.rhs.set_value(5.0)
+    result = solver.solve()
+    assert result.objective == pytest.approx(8.0) and result.bound == pytest.approx(8.0)
+    assert (pyo.value(m.x), pyo.value(m.y)) == pytest.approx((2.0, 3.0))
+
+
+def test_lifting_a_time_limit_lets_the_next_solve_run_to_the_optimum() -> None:
+    """A limited solve leaves its limit in HiGHS; ``time_limit = None`` afterwards means no limit, on both paths."""
+    for params_only in (False, True):
+        m = hard_knapsack(n=60, k=10)
+        solver = Solver(m, time_limit=1e-3, params_only=params_only)
+        assert solver.solve(raise_on_failure=False).status is not SolveStatus.OPTIMAL
+        solver.time_limit = None
+        assert solver.solve().status is SolveStatus.OPTIMAL

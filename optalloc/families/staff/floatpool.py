@@ -92,7 +92,7 @@ Presets (parameters and sources: ``data/FLOATPOOL.md``)
 --------------------------------------------------------
 ``staff/floatpool-v0``
     Medical-surgical (30 beds), telemetry (24), step-down (16) and ICU (12)
-    units, a pool of 4, agency cap 3 and overtime cap 1 per unit, 14 days.
+    units, a pool of 2, agency cap 3 and overtime cap 1 per unit, 14 days.
 ``staff/floatpool-small-v0``
     A medical-surgical unit of 8 beds (roster 1) and an ICU of 6 beds
     (roster 2), a pool of 1, agency cap 1, no overtime, 3 days: exact DP in seconds.
@@ -178,7 +178,7 @@ class FloatPoolParams:
     """Probability that a rostered nurse misses a shift, independently."""
     agency_absence: float = 0.0
     """Probability that a booked agency nurse does not come, independently."""
-    pool: int = 4
+    pool: int = 2
     """Float-pool nurses present every shift [nurses]."""
     float_cap: Any = None
     """Most float nurses one unit may take (a number, or one per unit); ``None``: the pool [nurses]."""

@@ -27,9 +27,7 @@ EPISODES = 20_000
 
 def tuned_params(algo: str) -> dict:
     """Hyper-parameters of ``algo`` in the suite (the same for every training seed)."""
-    entries = [p for p in load_suite(SUITE).policies if p.id == algo]
-    assert entries, f"{algo} is missing from {SUITE}"
-    return dict(entries[0].params)
+    return load_suite(SUITE).policy_params(algo)
 
 
 def visited(scenario, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -93,7 +93,7 @@ def test_env_passes_the_gymnasium_checker_without_warnings(scenario_id):
 
 
 def test_action_space_is_floats_then_agency_per_unit(v0, small):
-    assert v0.action_space.nvec.tolist() == [5, 5, 5, 5, 4, 4, 4, 4]  # pool 4, agency cap 3, four units
+    assert v0.action_space.nvec.tolist() == [3, 3, 3, 3, 4, 4, 4, 4]  # pool 2, agency cap 3, four units
     assert small.action_space.nvec.tolist() == [2, 2, 2, 2]
     assert v0.horizon == 42 and small.horizon == 9  # three shifts a day
     assert v0.tags.cost_unit == "USD" and v0.tags.action_kind == "multi_discrete"
@@ -187,7 +187,8 @@ def test_shift_cost_is_the_cards_recourse():
     ((1, 1, 1, 1), (1, 1, 1, 1)),
     ((0, 4, 0, 1), (0, 4, 0, 0)),
 ])
-def test_floats_beyond_the_pool_are_dropped_from_the_last_unit_down(v0, asked, sent):
+def test_floats_beyond_the_pool_are_dropped_from_the_last_unit_down(asked, sent):
+    v0 = oa.make_scenario("staff/floatpool-v0", pool=4)
     state = v0.initial_state(1)
     action = np.array([list(asked) + [0, 0, 0, 0]])
     _, _, info = one_step(v0, 0, state, action)

@@ -21,6 +21,12 @@ from optalloc.families.staff.staffing import demand_pmf_from_census, nursevendor
 RULES = ("newsvendor", "proportional")
 
 
+@pytest.fixture(scope="module")
+def pool4():
+    """floatpool-v0 with a pool of 4, the pool the hand-worked splits below are written for."""
+    return oa.make_scenario("staff/floatpool-v0", pool=4)
+
+
 def act(policy, scenario, t: int, census, rostered, agency) -> np.ndarray:
     """The rule's action for one observation ``[t, census, rostered present, agency present]``."""
     obs = np.concatenate([[t], census, rostered, agency]).astype(float)[None, :]
@@ -75,7 +81,8 @@ def test_newsvendor_books_the_nursevendor_level_of_a_lone_unit():
         assert action.tolist() == [0, level], (absence, census)
 
 
-def test_newsvendor_floats_go_to_the_largest_shortfalls(v0):
+def test_newsvendor_floats_go_to_the_largest_shortfalls(pool4):
+    v0 = pool4
     policy = oa.make_policy("newsvendor").fit(v0)
     # Needs ceil((30, 24, 16, 12) / (5, 4, 3, 2)) = 6 each; present (5, 3, 4, 6): short (1, 3, 2, 0).
     # Floats one at a time: telemetry (3), telemetry (2, tied with step-down: the lower index), step-down, med-surg.
@@ -94,13 +101,14 @@ def test_newsvendor_floats_go_to_the_largest_shortfalls(v0):
     ((1, 1, 1, 1), (1, 1, 1, 1)),
     ((3, 3, 3, 0), (2, 1, 1, 0)),  # quotas 4/3 each: one left over, to the lowest index among equal remainders
 ])
-def test_proportional_splits_the_pool_by_largest_remainder(v0, census, floats):
+def test_proportional_splits_the_pool_by_largest_remainder(pool4, census, floats):
+    v0 = pool4
     policy = oa.make_policy("proportional").fit(v0)
     assert act(policy, v0, 0, list(census), [5, 5, 4, 5], [0, 0, 0, 0])[:4].tolist() == list(floats)
 
 
 def test_proportional_float_caps_clip_the_shares():
-    scenario = oa.make_scenario("staff/floatpool-v0", float_cap=(1, 4, 4, 4))
+    scenario = oa.make_scenario("staff/floatpool-v0", pool=4, float_cap=(1, 4, 4, 4))
     policy = oa.make_policy("proportional").fit(scenario)
     assert act(policy, scenario, 0, [10, 0, 0, 0], [5, 5, 4, 5], [0, 0, 0, 0])[:4].tolist() == [1, 0, 0, 0]
 
