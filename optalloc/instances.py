@@ -34,6 +34,7 @@ import inspect
 import json
 import math
 import os
+import re
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -424,8 +425,13 @@ def instance_spec(instance_id: str) -> InstanceSpec:
 
 
 def list_instances(family: str | None = None) -> list[InstanceSpec]:
-    """The registered instances (of ``family``, if given), sorted by id."""
-    return [INSTANCES[k] for k in sorted(INSTANCES) if family is None or INSTANCES[k].family == family]
+    """The registered instances (of ``family``, if given), sorted by id, numbers by value (instance2 before instance10)."""
+    return [INSTANCES[k] for k in sorted(INSTANCES, key=_natural) if family is None or INSTANCES[k].family == family]
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key reading runs of digits as numbers: ``instance2`` before ``instance10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def known_families() -> list[str]:

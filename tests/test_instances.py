@@ -208,6 +208,13 @@ def test_registry_lists_and_names():
     assert make_instance("knapsack-i0", family="toy").id == "toy/knapsack-i0"
     with pytest.raises(UnknownIdError, match="Did you mean 'toy/knapsack-i0'"):
         make_instance("toy/knapsak-i0")
+
+
+def test_instances_are_listed_with_numbers_in_numeric_order():
+    from optalloc.instances import _natural
+
+    ids = ["s/instance10", "s/instance2", "s/instance1", "s/instance1b", "r/x"]
+    assert sorted(ids, key=_natural) == ["r/x", "s/instance1", "s/instance1b", "s/instance2", "s/instance10"]
     with pytest.raises(UnknownIdError, match="Unknown instance id 'knapsack-i0'"):
         make_instance("knapsack-i0")  # the short form needs the family
     with pytest.raises(UnknownIdError, match="Unknown family id 'tyo'; known: .*toy.*Did you mean 'toy'"):
