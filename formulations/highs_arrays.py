@@ -19,10 +19,29 @@ import scipy.sparse as sp
 
 from optalloc.formulations.solve import SolveResult, SolveStatus, use_threads
 
-__all__ = ["highs_lp", "run"]
+__all__ = ["highs_lp", "new_highs", "run"]
 
 #: Options of every array LP (the caller's override them).
 BASE_OPTIONS: Mapping[str, Any] = {"output_flag": False, "threads": 1}
+
+
+def new_highs(options: Mapping[str, Any] | None = None) -> Any:
+    """A silent ``highspy.Highs`` with :data:`BASE_OPTIONS` and ``options`` set.
+
+    HiGHS prints its banner to the process's standard output when the first
+    instance is made, before any option can be set: the construction runs with
+    that output captured, as Pyomo's own HiGHS interface does.
+    """
+    import highspy
+    from pyomo.common.tee import capture_output
+
+    settings = {**BASE_OPTIONS, **(options or {})}
+    use_threads(int(settings["threads"]))  # HiGHS keeps one process-wide scheduler
+    with capture_output(capture_fd=True):
+        h = highspy.Highs()
+    for key, value in settings.items():
+        h.setOptionValue(key, value)
+    return h
 
 
 def highs_lp(objective: np.ndarray, matrix: sp.csr_array, row_lower: np.ndarray, row_upper: np.ndarray,
@@ -52,11 +71,7 @@ def highs_lp(objective: np.ndarray, matrix: sp.csr_array, row_lower: np.ndarray,
     """
     import highspy
 
-    settings = {**BASE_OPTIONS, **(options or {})}
-    use_threads(int(settings["threads"]))  # HiGHS keeps one process-wide scheduler
-    h = highspy.Highs()
-    for key, value in settings.items():
-        h.setOptionValue(key, value)
+    h = new_highs(options)
     m, n = matrix.shape
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()

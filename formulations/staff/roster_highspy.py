@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from optalloc.families.staff.roster_data import OFF, RosterData
+from optalloc.formulations.highs_arrays import new_highs
 from optalloc.formulations.staff.roster import cell_bounds, roster_rows
 
 __all__ = ["HighsRoster", "build_highs", "solve_highs"]
@@ -104,9 +105,7 @@ def build_highs(data: RosterData, *, relax_integrality: bool = False, threads: i
         kind = np.full(n_col, highspy.HighsVarType.kContinuous)
         kind[: n_x + n_y] = highspy.HighsVarType.kInteger
         lp.integrality_ = kind.tolist()
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", threads)
+    highs = new_highs({"threads": threads})
     highs.passModel(lp)
     return HighsRoster(highs=highs, data=data, build_seconds=time.perf_counter() - began)
 

@@ -7,22 +7,26 @@ on the same block narrow that distance:
 * :func:`construct_roster` -- nurse by nurse, the best schedule of one nurse
   under all her hard rules, priced by the cover still missing after the nurses
   before her (working a shift that is short earns its under-cover weight,
-  working one that is full costs its over-cover weight). Cover is the only
-  rule that couples nurses and it is soft, so the result is always feasible
-  when every nurse has some feasible schedule.
+  working one that is full costs its over-cover weight); optionally rounds in
+  which each nurse in turn is re-scheduled against all the others (her exact
+  marginal price, so a round never raises the score). Each nurse's problem is
+  built directly in highspy. Cover is the only rule that couples nurses and
+  it is soft, so the result is always feasible when every nurse has some
+  feasible schedule.
 * :class:`NeighbourhoodSearch` -- on the full model and one persistent
   :class:`~optalloc.formulations.solve.Solver`: fix the assignment variables
   of most nurses and days to the best roster (through their bounds, which the
   persistent interface pushes to HiGHS without a rebuild), re-optimise the
   rest with the best roster as HiGHS's start, and keep the result when it
   is no worse (by the independent checker's score, when given). The free
-  parts, in turn: a few nurses over the whole horizon; all nurses over a
-  window around a day drawn by its penalty; all nurses over two short
-  windows, one around a day short of cover and one around a day with
-  surplus or broken requests (a shift can move from one to the other while
-  every nurse keeps her total); a block of nurses and days. Neighbourhoods
-  grow when HiGHS proves them optimal without a gain and shrink when it
-  runs out of time.
+  parts: a few nurses over the whole horizon; all nurses over a window
+  around a day drawn by its penalty; all nurses over two short windows, one
+  around a day short of cover and one around a day with surplus or broken
+  requests (a shift can move from one to the other while every nurse keeps
+  her total); a block of nurses and days. Each kind is tried once, then
+  drawn by its recent success rate (seeded, so the same HiGHS outcomes give
+  the same choices). Each kind's neighbourhoods grow when HiGHS proves them
+  optimal without a gain and shrink when it runs out of time.
 
 Neither gives a bound: the bound of a search is that of a solve of the full
 model.
@@ -39,14 +43,20 @@ from dataclasses import dataclass
 import numpy as np
 from pyomo.environ import value
 
+from optalloc.families.staff.roster_check import score_roster
 from optalloc.families.staff.roster_data import OFF, RosterData
-from optalloc.formulations.solve import Solver, SolveStatus, solve
-from optalloc.formulations.staff.roster import NurseRosterData, build_model, cell_bounds, roster
+from optalloc.formulations.solve import Solver, SolveStatus
+from optalloc.formulations.staff.roster import NurseRosterData, cell_bounds, roster
+from optalloc.formulations.staff.roster_highspy import build_highs, solve_highs
 
 __all__ = ["NeighbourhoodSearch", "SearchResult", "construct_roster", "nurse_data", "offer_start"]
 
-#: Neighbourhood kinds, in the order they are tried.
+#: Neighbourhood kinds (each is tried once first, in this order, then drawn by its recent success).
 KINDS = ("nurses", "pair", "days", "block")
+#: Weight of the latest outcome in a kind's success rate (an exponential average over neighbourhoods).
+_RATE_STEP = 0.2
+#: Least chance of a kind, whatever its rate, so that a kind that failed early is tried again.
+_RATE_FLOOR = 0.05
 
 
 def nurse_data(data: RosterData, nurse: int, cover: np.ndarray) -> RosterData:
@@ -76,8 +86,16 @@ def nurse_data(data: RosterData, nurse: int, cover: np.ndarray) -> RosterData:
         cover=np.asarray(cover, dtype=np.int64))
 
 
+def _best_schedule(data: RosterData, nurse: int, missing: np.ndarray, time_limit: float | None) -> np.ndarray | None:
+    """The best schedule of one nurse when ``missing`` is the cover the others leave; None without one."""
+    # The direct highspy build: a Pyomo build per nurse would cost more than her solve.
+    model = build_highs(nurse_data(data, nurse, missing))
+    _, objective, _, _ = solve_highs(model, time_limit=time_limit)
+    return None if objective is None else model.roster()[0]
+
+
 def construct_roster(data: RosterData, *, order: Sequence[int] | None = None,
-                     time_limit: float | None = None) -> np.ndarray | None:
+                     time_limit: float | None = None, passes: int = 0) -> np.ndarray | None:
     """A feasible roster built nurse by nurse, each priced by the cover the nurses before her left.
 
     Parameters
@@ -88,6 +106,10 @@ def construct_roster(data: RosterData, *, order: Sequence[int] | None = None,
         Order in which the nurses are scheduled; default ``0..N-1``.
     time_limit : float, optional
         Wall-clock limit of each nurse's solve [s]; her best schedule found by then is kept.
+    passes : int, default 0
+        Rounds of re-scheduling after the construction: each nurse in turn gets her best
+        schedule given all the others (the cover they leave is her exact marginal price, so
+        a round never raises the score while each nurse's solve is optimal).
 
     Returns
     -------
@@ -95,18 +117,36 @@ def construct_roster(data: RosterData, *, order: Sequence[int] | None = None,
         The roster (shift index or ``-1``); None when some nurse has no feasible schedule
         (or none was found within the limit).
     """
-    order = range(data.n_nurses) if order is None else order
+    order = list(range(data.n_nurses) if order is None else order)
+    cover = np.asarray(data.cover)
     table = np.full((data.n_nurses, data.days), OFF, dtype=int)
     staffed = np.zeros((data.days, data.n_shifts), dtype=int)
-    for n in order:
-        missing = np.maximum(np.asarray(data.cover) - staffed, 0)
-        model = build_model(nurse_data(data, n, missing))
-        result = solve(model, time_limit=time_limit, raise_on_failure=False)
-        if not result.has_solution:
-            return None
-        table[n] = roster(model.roster)[0]
+
+    def count(n: int, sign: int) -> None:
         worked = np.flatnonzero(table[n] != OFF)
-        np.add.at(staffed, (worked, table[n, worked]), 1)
+        np.add.at(staffed, (worked, table[n, worked]), sign)
+
+    for n in order:
+        schedule = _best_schedule(data, n, np.maximum(cover - staffed, 0), time_limit)
+        if schedule is None:
+            return None
+        table[n] = schedule
+        count(n, 1)
+    for _ in range(passes):
+        changed = False
+        for n in order:
+            count(n, -1)
+            # Surplus the others already give makes her working there cost the over-cover weight: clip at 0.
+            missing = np.maximum(cover - staffed, 0)
+            schedule = _best_schedule(data, n, missing, time_limit)
+            if schedule is not None and not np.array_equal(schedule, table[n]):
+                alone = nurse_data(data, n, missing)
+                # A time-limited solve may return a worse schedule than hers: keep only a gain.
+                if score_roster(alone, schedule[None]).objective < score_roster(alone, table[n][None]).objective:
+                    table[n], changed = schedule, True
+            count(n, 1)
+        if not changed:
+            break
     return table
 
 
@@ -192,11 +232,13 @@ class NeighbourhoodSearch:
     seed : int, default 0
         Seed of the neighbourhood choice.
     nurses, days : float, default 0.25, 0.3
-        Initial neighbourhood sizes as fractions of the nurses and of the days.
+        Initial neighbourhood sizes (of every kind) as fractions of the nurses and of the days.
     sub_time_limit : float, default 3
         Wall-clock limit of one neighbourhood's solve [s].
     kinds : sequence of str, default :data:`KINDS`
-        Neighbourhood kinds (see :meth:`neighbourhood`), tried in turn.
+        Neighbourhood kinds (see :meth:`neighbourhood`): each is tried once, then drawn with
+        probability proportional to its success rate (the share of its recent neighbourhoods
+        that lowered the score, exponentially averaged), never less than a floor.
 
     Notes
     -----
@@ -212,12 +254,14 @@ class NeighbourhoodSearch:
         self.data: RosterData = block.data
         self.score = score if score is not None else self._model_score
         self.rng = np.random.default_rng(seed)
-        self.size = {"nurses": nurses, "days": days}
+        # Each kind keeps its own sizes: how much of a window one kind can solve says little of another.
+        self.size = {kind: {"nurses": nurses, "days": days} for kind in KINDS}
         self.sub_time_limit = float(sub_time_limit)
         unknown = sorted(set(kinds) - set(KINDS))
         if unknown or not kinds:
             raise ValueError(f"neighbourhood kinds must be some of {sorted(set(KINDS))}; got {list(kinds)}")
         self.kinds = tuple(kinds)
+        self.rate = dict.fromkeys(self.kinds, 1.0)
         self._allowed = cell_bounds(self.data).ravel()
         self._lower = np.zeros_like(self._allowed)
         self._upper = self._allowed.copy()
@@ -228,8 +272,8 @@ class NeighbourhoodSearch:
 
     # ------------------------------------------------------------------ neighbourhoods
 
-    def _count(self, what: str, total: int, low: int) -> int:
-        return int(min(total, max(low, round(self.size[what] * total))))
+    def _count(self, kind: str, what: str, total: int, low: int) -> int:
+        return int(min(total, max(low, round(self.size[kind][what] * total))))
 
     def day_penalties(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per day, the under-cover penalty and the other penalties (over-cover, requests) of ``table`` [points]."""
@@ -269,9 +313,9 @@ class NeighbourhoodSearch:
         n_n, n_d = self.data.n_nurses, self.data.days
         free = np.zeros((n_n, n_d), dtype=bool)
         under, other = self.day_penalties(table)
-        length = self._count("days", n_d, 3)
+        length = self._count(kind, "days", n_d, 3)
         if kind == "nurses":
-            free[self.rng.choice(n_n, size=self._count("nurses", n_n, 2), replace=False)] = True
+            free[self.rng.choice(n_n, size=self._count(kind, "nurses", n_n, 2), replace=False)] = True
         elif kind == "days":
             free[:, self._window(self._pick_day(under + other), length)] = True
         elif kind == "pair":
@@ -279,16 +323,23 @@ class NeighbourhoodSearch:
             free[:, self._window(self._pick_day(under if under.any() else other), half)] = True
             free[:, self._window(self._pick_day(other), half)] = True
         else:
-            count = min(n_n, 2 * self._count("nurses", n_n, 2))
+            count = min(n_n, 2 * self._count(kind, "nurses", n_n, 2))
             rows = self.rng.choice(n_n, size=count, replace=False)
             days = self._window(self._pick_day(under + other), min(n_d, 2 * length))
             free[np.ix_(rows, np.arange(n_d)[days])] = True
         return free
 
+    def _pick_kind(self, iteration: int) -> str:
+        """Each kind once in turn, then one drawn by its success rate (at least the floor)."""
+        if iteration < len(self.kinds):
+            return self.kinds[iteration]
+        weights = np.array([max(self.rate[kind], _RATE_FLOOR) for kind in self.kinds])
+        return self.kinds[int(self.rng.choice(len(self.kinds), p=weights / weights.sum()))]
+
     def _resize(self, kind: str, factor: float) -> None:
         keys = {"nurses": ("nurses",), "block": ("nurses", "days")}.get(kind, ("days",))
         for key in keys:
-            self.size[key] = float(np.clip(self.size[key] * factor, 0.05, 1.0))
+            self.size[kind][key] = float(np.clip(self.size[kind][key] * factor, 0.05, 1.0))
 
     def restrict(self, free: np.ndarray, table: np.ndarray) -> None:
         """Fix every cell outside ``free`` to ``table`` and free the cells inside (through variable bounds)."""
@@ -337,7 +388,7 @@ class NeighbourhoodSearch:
         saved_limit = self.solver.time_limit
         try:
             while best_score > target and time.perf_counter() < deadline - 0.05:
-                kind = self.kinds[result.iterations % len(self.kinds)]
+                kind = self._pick_kind(result.iterations)
                 free = self.neighbourhood(kind, best)
                 self.restrict(free, best)
                 self.block.load_roster(best)
@@ -347,10 +398,13 @@ class NeighbourhoodSearch:
                 result.iterations += 1
                 if not outcome.has_solution:  # the start is feasible: only a limit ends a solve this way
                     self._resize(kind, 0.8)
+                    self.rate[kind] -= _RATE_STEP * self.rate[kind]
                     continue
                 candidate = roster(self.block)
                 candidate_score = self.score(candidate)
                 improved = candidate_score is not None and candidate_score < best_score - 1e-9
+                # Success by outcome, not by seconds: the choice then stays the same for the same HiGHS work.
+                self.rate[kind] += _RATE_STEP * (float(improved) - self.rate[kind])
                 if improved:
                     result.improvements += 1
                     result.trace.append((time.perf_counter() - began, float(candidate_score)))
