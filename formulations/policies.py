@@ -176,6 +176,8 @@ class SolveRecord:
         Relative MIP gap (dimensionless).
     seconds : float
         Wall-clock time of the solve [s].
+    termination : str
+        HiGHS's termination condition (``"maxTimeLimit"``, ...); ``""`` if not known.
     """
 
     kind: str
@@ -185,11 +187,13 @@ class SolveRecord:
     bound: float | None
     gap: float | None
     seconds: float
+    termination: str = ""
 
     @classmethod
     def of(cls, kind: str, epoch: int, result: SolveResult) -> SolveRecord:
         """The record of one :class:`~optalloc.formulations.solve.SolveResult`."""
-        return cls(kind, int(epoch), result.status.value, result.objective, result.bound, result.gap, result.seconds)
+        return cls(kind, int(epoch), result.status.value, result.objective, result.bound, result.gap, result.seconds,
+                   str(result.termination or ""))
 
 
 _RECORD_FIELDS = [f.name for f in dataclasses.fields(SolveRecord)]

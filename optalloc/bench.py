@@ -35,12 +35,13 @@ from typing import Any
 
 import pandas as pd
 
-from optalloc.cells import CellStore
 from optalloc.checks import read_document
 from optalloc.evaluation import PolicyRun
 from optalloc.exceptions import ConfigurationError, OptallocError
 from optalloc.records import CellRecord, records_frame
 from optalloc.scenario import Scenario, spec_label
+from optalloc.status import CellStatus, cell_status
+from optalloc.store import ResultStore
 from optalloc.validation import did_you_mean
 
 #: A suite name: it names output files, so no folders and no leading dot.
@@ -237,23 +238,58 @@ def load_suite(path: str | Path) -> Suite:
     )
 
 
-def _run_cell(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyEntry) -> PolicyRun:
+@dataclass
+class CellOutcome:
+    """How one cell ended: its run (None if it raised), its status, its error text and the code it loaded."""
+
+    run: PolicyRun | None
+    status: CellStatus
+    error: str | None
+    deps: dict[str, str]
+
+
+def _run_cell(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyEntry) -> CellOutcome:
     """One harness cell: fit and roll out one policy on one scenario's paths of one seed.
 
     Runs in a worker process; the noise is re-sampled there from the seed, so
     every cell of a (scenario, seed) sees the same paths whatever the worker.
+    An exception is caught and becomes the outcome (status ``error``): one
+    failing cell never stops the others.
     """
+    import traceback
+
     from optalloc.evaluation import run_policy
     from optalloc.registry import make_policy, make_scenario
+    from optalloc.store import loaded_code
 
-    instance = make_scenario(scenario.id, **scenario.overrides)
-    noise = instance.sample_noise(seed, episodes)
-    fit_seed = seed if policy.train_seed is None else policy.train_seed
-    return run_policy(policy.name, make_policy(policy.id, **policy.params), instance, noise, fit_seed=fit_seed)
+    try:
+        instance = make_scenario(scenario.id, **scenario.overrides)
+        noise = instance.sample_noise(seed, episodes)
+        fit_seed = seed if policy.train_seed is None else policy.train_seed
+        run = run_policy(policy.name, make_policy(policy.id, **policy.params), instance, noise, fit_seed=fit_seed)
+    except Exception as exc:  # noqa: BLE001 - recorded with the cell; KeyboardInterrupt still stops the suite
+        error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+        status = CellStatus.INFEASIBLE if type(exc).__name__ == "InfeasibleFormulation" else CellStatus.ERROR
+        return CellOutcome(None, status, error, loaded_code())
+    return CellOutcome(run, run_status(run), None, loaded_code())
+
+
+def run_status(run: PolicyRun) -> CellStatus:
+    """The :class:`~optalloc.status.CellStatus` of a finished run (its costs, solves and training log)."""
+    solves = run.solves
+    if run.optimum is not None:  # an exact method that proved its optimum on this scenario
+        return cell_status(run.trajectory.total_cost, solves=[("optimal", "")])
+    pairs = [] if solves is None or solves.empty else list(zip(
+        solves["status"].astype(str), solves.get("termination", pd.Series([""] * len(solves))).astype(str),
+        strict=True))
+    curve = run.learning_curve
+    columns = [] if curve is None else [curve[c].to_numpy() for c in curve.columns
+                                        if pd.api.types.is_numeric_dtype(curve[c])]
+    return cell_status(run.trajectory.total_cost, solves=pairs, curve=columns)
 
 
 def _cell_identity(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyEntry) -> dict[str, Any]:
-    """Everything that determines a cell's numbers (and its display name): its identity in a cell store."""
+    """Everything that determines a cell's numbers (and its display name): its identity in a results store."""
     return {"scenario": scenario.id, "overrides": scenario.overrides, "seed": seed, "episodes": episodes,
             "policy": policy.id, "name": policy.name, "params": policy.params, "train_seed": policy.train_seed}
 
@@ -345,7 +381,7 @@ def _stop_pool(pool: Any) -> None:
 
 
 def _run_on_pool(cells: Mapping[_Key, _Cell], episodes: int, workers: int,
-                 finish: Callable[[_Key, PolicyRun], None], bar: Any) -> None:
+                 finish: Callable[[_Key, CellOutcome], None], bar: Any) -> None:
     """Run cells on a spawn process pool; ``finish`` is called here, in the parent, as each one completes.
 
     On any exception (Ctrl-C included) the cells not started are cancelled,
@@ -382,8 +418,70 @@ def _run_on_pool(cells: Mapping[_Key, _Cell], episodes: int, workers: int,
     pool.shutdown(wait=True)
 
 
+#: How long the dask executor tries to reach a scheduler [s].
+DASK_CONNECT_TIMEOUT = 20.0
+#: Executors of ``run_suite``: where the cells run.
+EXECUTORS = ("local", "dask")
+
+
+def _run_on_dask(cells: Mapping[_Key, _Cell], episodes: int, address: str | None, workers: int | None,
+                 finish: Callable[[_Key, CellOutcome], None], bar: Any) -> None:
+    """Run cells on a Dask distributed cluster (the scheduler at ``address``, or a local one of ``workers``).
+
+    Each cell is one task; ``finish`` is called here as each completes, so the
+    store is written by this process only. A task lost with its worker (the
+    worker was killed, ran out of memory) is that cell's failure, not the
+    suite's. On any exception (Ctrl-C included) the tasks not finished are
+    cancelled and the exception re-raised.
+    """
+    from optalloc.exceptions import DependencyNotInstalled
+
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise DependencyNotInstalled("The dask executor needs Dask's distributed scheduler: "
+                                     "pip install 'optalloc[dask]'.") from None
+    cluster = None
+    try:
+        if address is None:
+            cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        else:
+            client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise ConfigurationError(f"Cannot reach the Dask scheduler at {address!r} ({exc}); start one with "
+                                 "'dask scheduler' and workers with 'dask worker ADDRESS'.") from None
+    futures: dict[Any, _Key] = {}
+    try:
+        for key, (sc, seed, pol) in cells.items():
+            # pure=False: a cell is never merged with another task, whatever its arguments.
+            futures[client.submit(_run_cell, sc, seed, episodes, pol, pure=False)] = key
+        for future in as_completed(futures):
+            key = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - the task's worker died: this cell failed, the others go on
+                outcome = CellOutcome(None, CellStatus.ERROR, f"{type(exc).__name__}: {exc}", {})
+            finish(key, outcome)
+            sc, seed, pol = cells[key]
+            bar.set_postfix_str(f"done {sc.label} seed {seed} {pol.name}")
+            bar.update()
+    except BaseException:
+        client.cancel([f for f in futures if not f.done()])
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+
+
 class SuiteInterrupted(KeyboardInterrupt):
-    """A suite run stopped by Ctrl-C; the cells finished before are in the cell store.
+    """A suite run stopped by Ctrl-C; the cells finished before are in the results store.
 
     Attributes
     ----------
@@ -394,12 +492,12 @@ class SuiteInterrupted(KeyboardInterrupt):
     total : int
         Cells of the suite.
     store : Path or None
-        The cell store; None if the run had none (nothing kept).
+        The results store; None if the run had none (nothing kept).
     """
 
     def __init__(self, finished: int, kept: int, total: int, store: Path | None) -> None:
         self.finished, self.kept, self.total, self.store = finished, kept, total, store
-        where = f"kept in {store}" if store is not None else "not kept (no cell store)"
+        where = f"kept in {store}" if store is not None else "not kept (no results store)"
         super().__init__(f"interrupted; {kept if store is not None else finished} of {total} cells finished and {where}")
 
 
@@ -425,7 +523,13 @@ class SuiteResult:
         policy, built from the summary rows: the same columns for every
         family (KPIs as one JSON column), in :func:`~optalloc.records.records_frame` order.
     resumed : int
-        Cells loaded from the cell store instead of computed.
+        Cells loaded from the results store instead of computed.
+    failures : DataFrame
+        The cells that raised (columns ``scenario, seed, policy, status,
+        error``); they are left out of the other tables, and a re-run
+        computes them again.
+    run_id : int or None
+        The run's id in the results store (its manifest row); None without a store.
     """
 
     summary: pd.DataFrame
@@ -434,6 +538,11 @@ class SuiteResult:
     curves: pd.DataFrame
     records: pd.DataFrame
     resumed: int = 0
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_FAILURE_COLUMNS))
+    run_id: int | None = None
+
+
+_FAILURE_COLUMNS = ["scenario", "seed", "policy", "status", "error"]
 
 
 def _accepted_pairs(suite: Suite, scenarios: list[Scenario]) -> set[tuple[int, int]]:
@@ -475,8 +584,8 @@ def _accepted_pairs(suite: Suite, scenarios: list[Scenario]) -> set[tuple[int, i
 
 
 def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None = None,
-              progress: bool = True, store: CellStore | str | Path | None = None,
-              fresh: bool = False) -> SuiteResult:
+              progress: bool = True, store: ResultStore | str | Path | None = None,
+              fresh: bool = False, executor: str = "local", address: str | None = None) -> SuiteResult:
     """Run every cell (scenario x seed x policy) of a suite.
 
     Parameters
@@ -489,18 +598,28 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         compute); 1 runs everything in this process. Results do not depend on it.
     progress : bool
         Show a progress bar over cells.
-    store : CellStore, str or Path, optional
-        Folder of finished cells (:class:`optalloc.cells.CellStore`). Each
-        cell is written there as soon as it finishes, and cells already there
-        are loaded instead of computed, with their stored fit and act seconds:
-        a run stopped part way resumes where it stopped, with the same numbers.
-        None (default): nothing is stored or loaded.
+    store : ResultStore, str or Path, optional
+        SQLite results store (:class:`optalloc.store.ResultStore`, e.g.
+        ``results/<suite>.db``). The run's manifest is recorded there first,
+        each cell is committed as soon as it finishes, and cells already there
+        (computed by the same code) are loaded instead of computed, with their
+        stored fit and act seconds: a run stopped part way resumes where it
+        stopped, with the same numbers. None (default): nothing is stored or loaded.
     fresh : bool
         Delete the stored cells first and compute every cell anew.
+    executor : {"local", "dask"}
+        ``"local"``: a process pool of ``workers`` on this machine. ``"dask"``:
+        the Dask distributed cluster whose scheduler is at ``address``
+        (``tcp://host:8786``), or without an address a local Dask cluster of
+        ``workers`` processes. The numbers do not depend on the executor.
+    address : str, optional
+        Scheduler address of the ``"dask"`` executor.
 
     Returns
     -------
     SuiteResult
+        A cell that raised is in :attr:`SuiteResult.failures` (and in the
+        store, with its error) and out of the tables; the other cells run on.
 
     Raises
     ------
@@ -513,6 +632,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     from tqdm.auto import tqdm
 
     from optalloc.evaluation import check_episodes, check_evaluation_size, summarise
+    from optalloc.manifest import run_manifest
     from optalloc.registry import make_scenario
 
     n_episodes = check_episodes(suite.episodes if episodes is None else episodes)
@@ -521,9 +641,15 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         check_evaluation_size(scenario, n_episodes, len(suite.policies) * len(suite.seeds))
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigurationError(f"The 'workers' parameter must be a positive integer. Got {workers!r} instead.")
-    cell_store = CellStore(store) if isinstance(store, (str, os.PathLike)) else store
-    if cell_store is not None and not isinstance(cell_store, CellStore):
-        raise ConfigurationError(f"The 'store' parameter must be a folder path or a CellStore. Got {store!r} instead.")
+    if executor not in EXECUTORS:
+        raise ConfigurationError(f"The 'executor' parameter must be one of {list(EXECUTORS)}. Got {executor!r} instead."
+                                 f"{did_you_mean(str(executor), EXECUTORS)}")
+    if address is not None and executor != "dask":
+        raise ConfigurationError(f"A scheduler address ({address!r}) is for the dask executor; add executor='dask' "
+                                 "(--executor dask).")
+    results = ResultStore(store) if isinstance(store, (str, os.PathLike)) else store
+    if results is not None and not isinstance(results, ResultStore):
+        raise ConfigurationError(f"The 'store' parameter must be a file path or a ResultStore. Got {store!r} instead.")
     # Cells are keyed by position, so a scenario listed twice (other overrides) or a repeated seed stays apart.
     takes = _accepted_pairs(suite, built)
     cells: dict[_Key, _Cell] = {
@@ -533,29 +659,40 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     }
     identities = {key: _cell_identity(sc, seed, n_episodes, pol) for key, (sc, seed, pol) in cells.items()}
     runs: dict[_Key, PolicyRun] = {}
+    failed: dict[_Key, CellOutcome] = {}
     kept = 0
+    run_id: int | None = None
 
-    def finish(key: _Key, run: PolicyRun) -> None:
+    def finish(key: _Key, outcome: CellOutcome) -> None:
         nonlocal kept
-        runs[key] = run
-        if cell_store is not None:
-            kept += cell_store.save(identities[key], run)
+        if outcome.run is not None:
+            runs[key] = outcome.run
+        else:
+            failed[key] = outcome
+        if results is not None:
+            kept += results.save(identities[key], outcome.run, deps=outcome.deps, status=outcome.status,
+                                 error=outcome.error, suite=suite.name, run_id=run_id)
 
     try:
-        if cell_store is not None and fresh:
-            cell_store.clear()
-        elif cell_store is not None:
-            for key, identity in identities.items():
-                run = cell_store.load(identity)
-                if run is not None:
-                    runs[key] = run
-                    kept += 1
+        if results is not None:
+            if fresh:
+                results.clear()
+            run_id = results.begin_run(suite.name, run_manifest(suite, episodes=n_episodes, workers=workers,
+                                                                executor=executor, extra={"address": address}))
+            if not fresh:
+                for key, identity in identities.items():
+                    run = results.load(identity)
+                    if run is not None:
+                        runs[key] = run
+                        kept += 1
         resumed = len(runs)
         todo = {key: cell for key, cell in cells.items() if key not in runs}
         n_workers = min(os.cpu_count() or 1, len(todo)) if workers is None else workers
         with tqdm(total=len(cells), initial=resumed, desc=f"suite {suite.name}", unit="cell", leave=False,
                   disable=not progress) as bar:
-            if n_workers <= 1 or not todo:
+            if executor == "dask" and todo:
+                _run_on_dask(todo, n_episodes, address, workers, finish, bar)
+            elif n_workers <= 1 or not todo:
                 for key, (sc, seed, pol) in todo.items():
                     bar.set_postfix_str(f"{sc.label} seed {seed} {pol.name}")
                     finish(key, _run_cell(sc, seed, n_episodes, pol))
@@ -563,23 +700,30 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
             else:
                 _run_on_pool(todo, n_episodes, n_workers, finish, bar)
     except KeyboardInterrupt:
-        raise SuiteInterrupted(len(runs), kept, len(cells), None if cell_store is None else cell_store.path) from None
+        raise SuiteInterrupted(len(runs) + len(failed), kept, len(cells),
+                               None if results is None else results.path) from None
 
     summaries, episode_frames, epoch_frames, records = [], [], [], []
     curve_frames = [pd.DataFrame(columns=["scenario", "seed", "policy", "env_steps"])]
     for i, sc in enumerate(suite.scenarios):
         for j, seed in enumerate(suite.seeds):
-            cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies) if (i, k) in takes}
-            result = summarise(cell_runs, sc.label, seed, reference=suite.reference)
+            cell_runs = {pol.name: runs[(i, j, k)] for k, pol in enumerate(suite.policies) if (i, j, k) in runs}
+            if not cell_runs:
+                continue
+            # A failed reference leaves the choice of reference to summarise (the exact or the best policy).
+            reference = suite.reference if suite.reference in cell_runs else None
+            result = summarise(cell_runs, sc.label, seed, reference=reference)
             summary = result.summary.assign(bound=result.bound, bound_kind=result.bound_kind)
             summaries.append(summary.assign(scenario=sc.label, seed=seed))
             rows = {row["policy"]: row for _, row in summaries[-1].iterrows()}  # policy names are distinct
-            for pol in (p for k, p in enumerate(suite.policies) if (i, k) in takes):
+            for k, pol in enumerate(suite.policies):
+                if (i, j, k) not in runs:
+                    continue
                 run = cell_runs[pol.name]
                 records.append(CellRecord.from_summary_row(
                     rows[pol.name], suite=suite.name, scenario_spec={"id": sc.id, "overrides": sc.overrides}, policy_id=pol.id,
                     params=pol.params, train_seed=pol.train_seed, information=run.information, episodes=n_episodes,
-                    kpi_names=list(run.trajectory.kpis)))
+                    kpi_names=list(run.trajectory.kpis), status=run_status(run).value))
             episode_frames.append(result.episodes.assign(scenario=sc.label, seed=seed))
             epoch_frames.append(result.epoch_actions(built[i].action_table()).assign(scenario=sc.label, seed=seed))
             curve_frames += [run.learning_curve.assign(scenario=sc.label, seed=seed, policy=name)
@@ -587,8 +731,10 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     front = ["scenario", "seed"]
 
     def ordered(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        frame = pd.concat(frames, ignore_index=True)
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=front)
         return frame[front + [c for c in frame.columns if c not in front]]
 
+    failures = pd.DataFrame([[cells[key][0].label, cells[key][1], cells[key][2].name, out.status.value, out.error]
+                             for key, out in sorted(failed.items())], columns=_FAILURE_COLUMNS)
     return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(epoch_frames), ordered(curve_frames),
-                       records=records_frame(records, CellRecord), resumed=resumed)
+                       records=records_frame(records, CellRecord), resumed=resumed, failures=failures, run_id=run_id)

@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from optalloc.exceptions import ConfigurationError, OutputPathError, ResourceLimitError, bad_value
 
 #: What a ``scenario`` argument must be, as error messages say it.
@@ -99,6 +97,8 @@ def check_seed(seed: Any, name: str = "seed", *, optional: bool = True) -> None:
     """Raise :class:`ConfigurationError` unless ``seed`` is a non-negative integer (or None if ``optional``)."""
     if seed is None and optional:
         return
+    import numpy as np  # here: the registry and the command line use this module without numpy
+
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         expected = "a non-negative integer" + (" or None" if optional else "")
         raise ConfigurationError(f"The {name!r} parameter must be {expected}. Got {seed!r} instead.")

@@ -2,6 +2,9 @@
 
 User mistakes (unknown ids, bad parameters, malformed suite files, unreadable
 saved policies) print one line ``optalloc: error: ...`` and exit with code 2.
+
+Each command imports what it needs when it runs, so that ``optalloc --help``,
+``--version`` and ``list`` answer without loading numpy, pandas or scipy.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from optalloc.checks import check_output_path
-from optalloc.evaluation import check_episodes
 from optalloc.exceptions import ConfigurationError, OptallocError
-from optalloc.kpis import KPISpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from optalloc.kpis import KPISpec
 
 EPILOG = """examples:
   optalloc list
@@ -77,6 +81,8 @@ def _parse_policy(text: str) -> tuple[str, str, dict[str, Any]]:
 
 
 def _money_at(x: float, decimals: int = 0) -> str:
+    import pandas as pd
+
     return "" if pd.isna(x) else f"{x:,.{decimals}f}"
 
 
@@ -113,6 +119,8 @@ def format_summary(summary: pd.DataFrame, kpis: Mapping[str, KPISpec] | None = N
     cost_unit : str
         Currency of the costs, shown in the header.
     """
+    import pandas as pd
+
     kpis = kpis or {}
     digits = cost_decimals(summary["mean_cost"])
 
@@ -189,7 +197,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from optalloc.evaluation import evaluate
+    from optalloc.evaluation import check_episodes, evaluate
     from optalloc.io import load_policy
     from optalloc.registry import make_policy, make_scenario
 
@@ -227,6 +235,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from optalloc.evaluation import check_episodes
     from optalloc.io import load_policy
     from optalloc.registry import make_policy, make_scenario
     from optalloc.simulate import simulate
@@ -269,25 +280,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
     from optalloc.bench import SuiteInterrupted, load_suite, run_suite
+    from optalloc.evaluation import check_episodes
     from optalloc.registry import make_scenario
 
     if args.episodes is not None:
         check_episodes(args.episodes)
     suite = load_suite(args.suite)
     out = _output_path(args.out, Path("results") / f"{suite.name}.csv", "--out file")
-    # The finished cells, kept beside the output: a re-run of the same command loads them instead of computing.
-    store = out.with_name(out.stem + ".cells")
+    # The results store, beside the output by default: a re-run of the same command loads its cells.
+    store = out.with_suffix(".db") if args.store is None else check_output_path(args.store, "--store file")
     start = time.perf_counter()
     try:
         result = run_suite(suite, episodes=args.episodes, workers=args.workers,
-                           progress=not args.no_progress and not args.json, store=store, fresh=args.fresh)
+                           progress=not args.no_progress and not args.json, store=store, fresh=args.fresh,
+                           executor=args.executor, address=args.address)
     except SuiteInterrupted as stop:
         again = "re-run without --fresh to resume" if args.fresh else "re-run the same command to resume"
         print(f"optalloc: interrupted; {stop.kept} of {stop.total} cells finished and kept in {store}; {again}",
               file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - start
-    n_cells = len(result.records)  # the cells the policies' tags let into the grid
+    n_cells = len(result.records) + len(result.failures)  # the cells the policies' tags let into the grid
+    for row in result.failures.itertuples(index=False):
+        first = str(row.error).splitlines()[0] if row.error else ""
+        print(f"optalloc: cell {row.scenario} seed {row.seed} {row.policy} failed ({row.status}): {first}; "
+              f"its traceback is in {store} (table cells); a re-run computes it again", file=sys.stderr)
     if result.resumed:
         print(f"resumed {result.resumed} of {n_cells} cells from {store}", file=sys.stderr if args.json else sys.stdout)
     written = [out, out.with_name(out.stem + "-episodes.csv"), out.with_name(out.stem + "-epochs.csv")]
@@ -314,6 +331,20 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
         print(format_summary(frame.drop(columns=["scenario", "seed"]), scenario.kpi_specs(),
                              scenario.tags.cost_unit))
     print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from optalloc.report import formatted, write_report
+
+    store = Path(args.store)
+    out = Path(args.out) if args.out else store.with_name(store.stem + "-report")
+    report = write_report(store, out, figures=not args.no_plots)
+    for section in report.sections:
+        print(f"\n{section.suite}: {section.scenario} (seed {section.seed}); bound: "
+              f"{'none' if section.bound is None else f'{section.bound:,.6g}'} ({section.bound_kind})")
+        print(formatted(section.table).to_string(index=False))
+    print("\nwrote " + ", ".join(str(p) for p in report.files))
     return 0
 
 
@@ -590,11 +621,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every scenario x seed x policy cell of a suite file on a process pool; all policies of a "
                     "scenario and seed see the same noise paths. Prints mean cost ± 95% CI, paired differences to "
                     "the reference and the gap to the best bound; writes the summary CSV and a per-episode CSV.",
-        epilog="Each cell is written to a cell store beside the summary CSV (<out stem>.cells/, e.g. "
-               "results/beds.cells/) as soon as it finishes. A re-run of the same command loads the stored cells "
-               "instead of computing them, so a run stopped with Ctrl-C resumes where it stopped and prints the "
-               "same numbers. The store is kept after a complete run too: it is the cache that re-runs use. "
-               "--fresh empties it first; delete the folder to reclaim its space.",
+        epilog="Each cell is committed to an SQLite results store (--store; default beside the summary CSV, "
+               "<out stem>.db, e.g. results/beds.db) as soon as it finishes, with the run's manifest (versions, "
+               "hardware, git revision, seeds). A re-run of the same command loads the stored cells computed by "
+               "the same code instead of computing them, so a run stopped with Ctrl-C or killed resumes where it "
+               "stopped and prints the same numbers; a code change recomputes only the cells whose code it "
+               "touched. A cell that fails is stored with its error and the others run on. --fresh empties "
+               "the store's cells first; delete the file to reclaim its space.",
     )
     p.add_argument("suite", help="suite file, e.g. benchmarks/suites/beds/beds.toml")
     p.add_argument("--episodes", type=int, help="override the suite's episodes per cell")
@@ -604,9 +637,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where the cells run: local worker processes (default), or a Dask distributed cluster "
+                        "(--address; without one, a local Dask cluster of --workers processes)")
+    p.add_argument("--address", metavar="URL",
+                   help="the Dask scheduler of --executor dask, e.g. tcp://host:8786")
+    p.add_argument("--store", metavar="FILE",
+                   help="SQLite results store (default: the summary CSV's path with .db, results/<suite name>.db)")
     p.add_argument("--fresh", action="store_true",
-                   help="compute every cell anew: empty the cell store first (see below)")
+                   help="compute every cell anew: empty the results store's cells first (see below)")
     p.set_defaults(func=cmd_bench_run)
+    p = bench_sub.add_parser(
+        "report",
+        help="write the report of a results store (Markdown, HTML, CSV, figures)",
+        description="Tabulate every suite, scenario and seed of a results store: mean cost ± 95% CI, the paired "
+                    "difference to the reference with its CI, the variance common random numbers saved, "
+                    "Holm-adjusted paired t-tests ('not distinguishable' when the adjusted p >= 0.05), the gap "
+                    "to the best bound (certified for an exact DP optimum, estimated for a hindsight mean), fit "
+                    "and act seconds and each cell's status. Writes report.md, a self-contained report.html, "
+                    "comparison.csv and PNG figures.",
+    )
+    p.add_argument("store", help="results store of 'bench run', e.g. results/beds.db")
+    p.add_argument("--out", metavar="DIR", help="report folder (default: <store stem>-report beside the store)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the figures")
+    p.set_defaults(func=cmd_bench_report)
     return parser
 
 

@@ -153,6 +153,8 @@ class PolicyRun:
     """The scenario the policy was fitted on, if not the one it was run on (a robustness study); else ""."""
     exact: bool = False
     """Whether the policy is exact (its tags): the default reference of paired differences."""
+    solves: pd.DataFrame | None = None
+    """The policy's solve log (``solve_table()`` of planner policies: kind, epoch, status, ...), else None."""
 
 
 def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, fit_seed: int | None = None) -> PolicyRun:
@@ -168,9 +170,10 @@ def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, f
     optimum = None
     if policy.exact and getattr(policy, "expected_cost_", None) is not None and policy.scenario_spec_ == scenario.spec():
         optimum = float(policy.expected_cost_)
+    solve_table = getattr(policy, "solve_table", None)
     return PolicyRun(name, policy.tags.method, policy.information, fit_seconds, trajectory, optimum,
                      getattr(policy, "learning_curve_", None), spec_label(policy.scenario_spec_) if note else "",
-                     policy.exact)
+                     policy.exact, solve_table() if callable(solve_table) else None)
 
 
 class SummaryFrame(pd.DataFrame):

@@ -27,15 +27,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from optalloc.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SENSES", "SOLVE_STATUSES", "CellRecord", "SolveRecord", "gap_to_best_known_pct", "json_text", "provenance",
            "records_frame"]
@@ -49,16 +50,26 @@ _SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL"}
 _FRAME_TYPES = {"TEXT": object, "INTEGER": "Int64", "REAL": "float64"}
 
 
+def _is_pandas_na(value: Any) -> bool:
+    """Whether ``value`` is pandas' ``NA``, asked without importing pandas.
+
+    ``NA`` exists only once pandas is loaded; the registry and ``optalloc
+    solve`` read records without it.
+    """
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and value is pandas.NA
+
+
 def _number(value: Any) -> float | None:
     """``value`` as a Python float; None for None, NaN and pandas' missing values."""
-    if value is None or value is pd.NA:
+    if value is None or _is_pandas_na(value):
         return None
     number = float(value)
     return None if math.isnan(number) else number
 
 
 def _integer(value: Any) -> int | None:
-    if value is None or value is pd.NA or isinstance(value, float) and math.isnan(value):
+    if value is None or _is_pandas_na(value) or isinstance(value, float) and math.isnan(value):
         return None
     return int(value)
 
@@ -69,7 +80,8 @@ def _strict(value: Any) -> Any:
         return {str(k): _strict(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_strict(v) for v in value]
-    if isinstance(value, np.generic):
+    numpy = sys.modules.get("numpy")  # a numpy scalar exists only once numpy is loaded
+    if numpy is not None and isinstance(value, numpy.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -189,7 +201,7 @@ class SolveRecord(_Record):
         JSON of the solution in the instance's own form (what
         :meth:`optalloc.instances.Instance.evaluate` takes); ``""`` without one.
     code_fingerprint : str
-        SHA-256 of optalloc's code (:func:`optalloc.cells.code_fingerprint`).
+        SHA-256 of optalloc's code (:func:`optalloc.store.code_fingerprint`).
     package_version : str
         optalloc version.
     """
@@ -294,8 +306,11 @@ class CellRecord(_Record):
         The scenario the policy was fitted on if not this one; ``""`` otherwise.
     kpis : str
         JSON object of the mean of each KPI the scenario reports (its own names and units).
+    status : str
+        How the cell ended (:class:`optalloc.status.CellStatus` value: ``completed``,
+        ``optimal``, ``time_limit``, ``gap_above_tolerance``, ``diverged``, ...).
     code_fingerprint : str
-        SHA-256 of optalloc's code (:func:`optalloc.cells.code_fingerprint`).
+        SHA-256 of optalloc's code (:func:`optalloc.store.code_fingerprint`).
     package_version : str
         optalloc version.
     """
@@ -324,6 +339,7 @@ class CellRecord(_Record):
     train_steps: float | None
     fitted_on: str
     kpis: str
+    status: str
     code_fingerprint: str
     package_version: str
 
@@ -334,7 +350,7 @@ class CellRecord(_Record):
     @classmethod
     def from_summary_row(cls, row: Mapping[str, Any], *, suite: str, scenario_spec: Mapping[str, Any],
                          policy_id: str, params: Mapping[str, Any], train_seed: int | None, information: str,
-                         episodes: int, kpi_names: Sequence[str]) -> CellRecord:
+                         episodes: int, kpi_names: Sequence[str], status: str = "completed") -> CellRecord:
         """The record of one row of a suite summary (:attr:`optalloc.bench.SuiteResult.summary`).
 
         Parameters
@@ -357,6 +373,8 @@ class CellRecord(_Record):
             Evaluation paths.
         kpi_names : sequence of str
             The KPIs of the row (the scenario's ``kpis()`` keys), stored in :attr:`kpis`.
+        status : str, default "completed"
+            How the cell ended (:attr:`status`).
         """
         diffs = [key for key in row.keys() if str(key).startswith("diff_vs_") and not _missing(row[key])]
         if len(diffs) != 1:
@@ -372,19 +390,19 @@ class CellRecord(_Record):
             gap_to_bound_pct=_number(row["gap_to_bound_pct"]), fit_s=float(row["fit_s"]), act_s=float(row["act_s"]),
             train_steps=_number(row["train_steps"]), fitted_on=str(row["fitted_on"]),
             kpis=json_text({name: _number(row[name]) for name in kpi_names}, canonical=False),
-            code_fingerprint=fingerprint, package_version=version,
+            status=str(status), code_fingerprint=fingerprint, package_version=version,
         )
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or isinstance(value, float) and math.isnan(value)
+    return value is None or _is_pandas_na(value) or isinstance(value, float) and math.isnan(value)
 
 
 def provenance() -> tuple[str, str]:
-    """The code fingerprint (:func:`optalloc.cells.code_fingerprint`) and the optalloc version of every record."""
-    # Imported here: the cell store imports the evaluation, which must not be loaded with the registry.
+    """The code fingerprint (:func:`optalloc.store.code_fingerprint`) and the optalloc version of every record."""
+    # Imported here: the results store imports the evaluation, which must not be loaded with the registry.
     from optalloc import __version__
-    from optalloc.cells import code_fingerprint
+    from optalloc.store import code_fingerprint
 
     return code_fingerprint(), __version__
 
@@ -415,6 +433,8 @@ def records_frame(records: Iterable[_Record], record_type: type[_Record] | None 
     others = sorted({type(r).__name__ for r in records if type(r) is not record_type})
     if others:
         raise ConfigurationError(f"records_frame takes records of one type ({record_type.__name__}); got {others} too.")
+    import pandas as pd
+
     columns = record_type.columns()
     frame = pd.DataFrame([[getattr(r, c) for c in columns] for r in records], columns=list(columns))
     return frame.astype({name: _FRAME_TYPES[kind] for name, kind in record_type.schema().items()})

@@ -1,20 +1,23 @@
 """String ids for scenarios and policies, with lazy entry points.
 
 Entry points are ``"module:attribute"`` strings imported only on use, so
-``import optalloc`` and ``optalloc list`` work without pyomo or torch loaded.
+``optalloc list`` works without pyomo or torch installed, and this module and
+the families' ``register()`` hooks load neither numpy nor pandas.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optalloc import instances as _instances
 from optalloc.exceptions import UnknownIdError
-from optalloc.policy import Policy
-from optalloc.scenario import Scenario
 from optalloc.validation import check_known_keys, unknown_id_error
+
+if TYPE_CHECKING:  # the contracts load numpy and gymnasium: the registry needs only their names
+    from optalloc.policy import Policy
+    from optalloc.scenario import Scenario
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import pytest
 
 import optalloc
 from optalloc.bench import load_suite, run_suite
-from optalloc.cells import code_fingerprint
 from optalloc.cli import main
 from optalloc.exceptions import ConfigurationError
 from optalloc.records import (
@@ -22,6 +21,7 @@ from optalloc.records import (
     json_text,
     records_frame,
 )
+from optalloc.store import code_fingerprint
 
 BEDS = """
 name = "beds-tiny"

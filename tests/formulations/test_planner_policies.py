@@ -84,7 +84,7 @@ def test_open_loop_plan_is_the_walk_optimum(overrides):
     assert_solved(policy.solves_, "plan", count=1)
     table = policy.solve_table()
     assert isinstance(table, pd.DataFrame) and list(table.columns) == [
-        "kind", "epoch", "status", "objective", "bound", "gap", "seconds"]
+        "kind", "epoch", "status", "objective", "bound", "gap", "seconds", "termination"]
     assert table["objective"].iloc[0] == policy.objective_
 
 

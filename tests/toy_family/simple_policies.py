@@ -136,7 +136,8 @@ def install_entry_points(folder: Path) -> Path:
 
     A process with ``folder`` and the ``tests`` folder on its path (``sys.path``,
     which spawned workers inherit, or ``PYTHONPATH`` for a subprocess) registers
-    the toy family and these policies at ``import optalloc``, through
+    the toy family and these policies when it first imports
+    :mod:`optalloc.registry` (``optalloc.make_scenario``, ``optalloc list``), through
     :func:`optalloc.registry.discover_families`: the path an installed
     third-party family takes.
 

@@ -1,0 +1,307 @@
+"""Reports of a results store: Markdown and a self-contained HTML page, with figures and CSV exports.
+
+For every suite, scenario and seed in the store, the report tabulates each
+policy's mean cost with its 95 % CI, the paired difference to the reference
+with its CI, the variance that common random numbers saved (the variance of
+the difference had the policies been run on independent paths, over the
+variance of the paired difference), a Holm-adjusted paired t-test of each
+policy against the reference (``not distinguishable`` when the adjusted
+p-value is 0.05 or more), the gap to the best bound -- *certified* for an
+exact DP optimum, *estimated* for a hindsight mean (a bound in expectation,
+itself a sample mean) -- the fit and act seconds and the cell's status.
+
+The HTML page embeds its figures (base64 PNG), so it can be mailed or
+archived as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optalloc.evaluation import mean_ci, summarise
+from optalloc.exceptions import ConfigurationError
+from optalloc.scenario import spec_label
+from optalloc.store import ResultStore
+
+__all__ = ["Report", "comparison_table", "formatted", "holm", "write_report"]
+
+#: Family-wise error rate of the Holm comparisons.
+ALPHA = 0.05
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of p-values (family-wise error control); NaN stays NaN.
+
+    Parameters
+    ----------
+    p_values : sequence of float
+
+    Returns
+    -------
+    ndarray
+        Adjusted p-values, each at most 1, in the input order.
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        out[index] = running
+    return out
+
+
+def _paired_p(diff: np.ndarray) -> float:
+    """Two-sided p-value of the paired t-test that the mean difference is 0 (NaN with fewer than 2 episodes)."""
+    from scipy import stats
+
+    if len(diff) < 2:
+        return math.nan
+    spread = float(np.std(diff, ddof=1))
+    if spread == 0:
+        return 1.0 if float(np.mean(diff)) == 0 else 0.0
+    t = float(np.mean(diff)) / (spread / math.sqrt(len(diff)))
+    return float(2 * stats.t.sf(abs(t), len(diff) - 1))
+
+
+def comparison_table(runs: dict[str, Any], scenario: str, seed: int, reference: str | None,
+                     statuses: dict[str, str]) -> tuple[pd.DataFrame, float | None, str]:
+    """The report's table of one (scenario, seed): one row per policy.
+
+    Parameters
+    ----------
+    runs : dict of name to PolicyRun
+        On the same paths, in display order.
+    scenario : str
+        Scenario label.
+    seed : int
+    reference : str or None
+        Policy of the paired differences (None: as :func:`optalloc.evaluate` chooses).
+    statuses : dict of name to str
+        Each cell's status.
+
+    Returns
+    -------
+    table : DataFrame
+        ``policy, method, status, mean_cost, ci95, diff, diff_ci95, crn_variance_ratio, p_holm,
+        verdict, gap_to_bound_pct, fit_s, act_s``.
+    bound : float or None
+    bound_kind : str
+        What the bound is, with ``certified`` or ``estimated``.
+    """
+    result = summarise(runs, scenario, seed, reference=reference if reference in runs else None)
+    summary = result.summary
+    reference = next(c for c in summary.columns if str(c).startswith("diff_vs_"))[len("diff_vs_"):]
+    ref_cost = runs[reference].trajectory.total_cost
+    rows, p_values = [], []
+    for name, run in runs.items():
+        cost = run.trajectory.total_cost
+        diff = cost - ref_cost
+        mean, ci = mean_ci(cost)
+        d_mean, d_ci = mean_ci(diff)
+        paired = float(np.var(diff, ddof=1)) if len(diff) > 1 else math.nan
+        unpaired = float(np.var(cost, ddof=1) + np.var(ref_cost, ddof=1)) if len(diff) > 1 else math.nan
+        ratio = math.nan if name == reference or not paired else unpaired / paired
+        p_values.append(math.nan if name == reference else _paired_p(diff))
+        row = summary.loc[summary["policy"] == name].iloc[0]
+        rows.append({"policy": name, "method": run.method, "role": row["role"], "status": statuses.get(name, ""),
+                     "mean_cost": mean,
+                     "ci95": ci, "diff": d_mean, "diff_ci95": d_ci, "crn_variance_ratio": ratio,
+                     "gap_to_bound_pct": row["gap_to_bound_pct"], "fit_s": run.fit_seconds,
+                     "act_s": run.trajectory.act_seconds})
+    adjusted = holm(p_values)
+    for row, p in zip(rows, adjusted, strict=True):  # the verdict of a bound is "bound": it is no policy
+        row["p_holm"] = p
+        row["verdict"] = ("reference" if row["policy"] == reference else "bound" if row.pop("role") == "bound" else
+                          "n/a" if math.isnan(p) else
+                          "not distinguishable" if p >= ALPHA else "worse" if row["diff"] > 0 else "better")
+    table = pd.DataFrame(rows)[["policy", "method", "status", "mean_cost", "ci95", "diff", "diff_ci95",
+                                "crn_variance_ratio", "p_holm", "verdict", "gap_to_bound_pct", "fit_s", "act_s"]]
+    kind = result.bound_kind
+    if result.bound is not None:
+        kind += "; certified" if kind.startswith("exact") else "; estimated (a sample mean of a bound)"
+    table.attrs["reference"] = reference
+    return table, result.bound, kind
+
+
+@dataclass
+class Section:
+    """One (suite, scenario, seed) of a report."""
+
+    suite: str
+    scenario: str
+    seed: int
+    table: pd.DataFrame
+    bound: float | None
+    bound_kind: str
+    episodes: pd.DataFrame
+    figures: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote."""
+
+    sections: list[Section]
+    files: list[Path]
+
+
+def _sections(store: ResultStore) -> list[Section]:
+    cells = store.table("cells")
+    cells = cells[cells["status"] != "error"]
+    if cells.empty:
+        raise ConfigurationError(f"The results store {str(store.path)!r} holds no finished cell to report.")
+    runs_table = store.table("runs")
+    references: dict[str, str | None] = {}
+    orders: dict[str, list[str]] = {}
+    for _, row in runs_table.sort_values("run_id").iterrows():  # the latest run of a suite decides
+        suite_doc = json.loads(row["manifest"]).get("suite", {})
+        if isinstance(suite_doc, dict):
+            references[row["suite"]] = suite_doc.get("reference")
+            orders[row["suite"]] = [p.get("name", "") for p in suite_doc.get("policies", [])]
+    latest = cells.sort_values("finished").groupby("key", sort=False).tail(1)  # newest version of each cell
+    groups: dict[tuple[str, str, int], list[Any]] = {}
+    for _, row in latest.iterrows():
+        identity = json.loads(row["identity"])
+        label = spec_label({"id": identity["scenario"], "overrides": identity.get("overrides", {})})
+        groups.setdefault((row["suite"], label, int(identity["seed"])), []).append((identity, row["key"], row))
+    sections = []
+    for (suite, label, seed), members in sorted(groups.items()):
+        runs, statuses = {}, {}
+        order = orders.get(suite, [])
+
+        def position(member: tuple[Any, ...], order: list[str] = order) -> tuple[int, str]:
+            name = member[0].get("name", "")  # the suite's order, then by name
+            return (order.index(name) if name in order else len(order), name)
+
+        for _identity, _key, row in sorted(members, key=position):
+            run = store.load_row(row["key"], row["code"])
+            if run is not None:
+                runs[run.name] = run
+                statuses[run.name] = row["status"]
+        lengths = {len(r.trajectory.total_cost) for r in runs.values()}
+        if not runs or len(lengths) != 1:
+            continue  # cells of different episode counts are not on the same paths
+        table, bound, kind = comparison_table(runs, label, seed, references.get(suite), statuses)
+        episodes = pd.concat([pd.DataFrame({"policy": n, "total_cost": r.trajectory.total_cost})
+                              for n, r in runs.items()], ignore_index=True)
+        sections.append(Section(suite, label, seed, table, bound, kind, episodes))
+    return sections
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<table class="comparison"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every number as text of about four significant digits (thousands separated)."""
+    return table.map(_fmt)
+
+
+_STYLE = """body{font-family:sans-serif;max-width:80em;margin:2em auto;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}
+th{background:#f0f0f0}td:first-child{text-align:left}img{max-width:100%}"""
+
+
+def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: bool = True) -> Report:
+    """Write ``report.md``, ``report.html``, ``comparison.csv`` and the figures of a results store to ``out``.
+
+    Parameters
+    ----------
+    store : path or ResultStore
+        The SQLite results store of ``optalloc bench run``.
+    out : path
+        Folder of the report (created).
+    figures : bool, default True
+        Draw the cost-distribution figure of every section (matplotlib).
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ConfigurationError
+        No store there, or no finished cell in it.
+    """
+    results = store if isinstance(store, ResultStore) else ResultStore(store)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    sections = _sections(results)
+    files: list[Path] = []
+    if figures:
+        from optalloc.plots import plot_cost_distributions
+
+        for section in sections:
+            path = folder / f"costs-{_slug(section.suite)}-{_slug(section.scenario)}-seed{section.seed}.png"
+            plot_cost_distributions(section.episodes, title=f"{section.scenario} (seed {section.seed})", path=path)
+            section.figures.append(path)
+            files.append(path)
+    combined = pd.concat([s.table.assign(suite=s.suite, scenario=s.scenario, seed=s.seed, bound=s.bound,
+                                         bound_kind=s.bound_kind) for s in sections], ignore_index=True)
+    front = ["suite", "scenario", "seed"]
+    combined = combined[front + [c for c in combined.columns if c not in front]]
+    csv = folder / "comparison.csv"
+    combined.to_csv(csv, index=False)
+    files.append(csv)
+
+    md = ["# optalloc report", "", f"Results store: `{results.path}`.", "",
+          "Paired differences are to the reference on the same random futures; `crn_variance_ratio` is the "
+          "variance of the difference on independent futures over its variance on common ones; `p_holm` is the "
+          f"Holm-adjusted paired t-test (family-wise {ALPHA:g}).", ""]
+    page = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>optalloc report</title>"
+            f"<style>{_STYLE}</style></head><body><h1>optalloc report</h1>",
+            f"<p>Results store: <code>{html.escape(str(results.path))}</code>.</p>"]
+    for section in sections:
+        title = f"{section.suite}: {section.scenario}, seed {section.seed}"
+        reference = section.table.attrs.get("reference", "")
+        bound = "none" if section.bound is None else f"{_fmt(section.bound)} ({section.bound_kind})"
+        md += [f"## {title}", "", f"Reference: {reference}. Bound: {bound}.", "", _markdown_table(section.table), ""]
+        page += [f"<h2>{html.escape(title)}</h2>",
+                 f"<p>Reference: {html.escape(reference)}. Bound: {html.escape(bound)}.</p>",
+                 _html_table(section.table)]
+        for figure in section.figures:
+            md += [f"![{figure.stem}]({figure.name})", ""]
+            encoded = base64.b64encode(figure.read_bytes()).decode()
+            page.append(f'<img alt="{html.escape(figure.stem)}" src="data:image/png;base64,{encoded}">')
+    page.append("</body></html>")
+    for name, text in (("report.md", "\n".join(md)), ("report.html", "\n".join(page))):
+        (folder / name).write_text(text + "\n")
+        files.append(folder / name)
+    return Report(sections, files)
