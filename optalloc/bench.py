@@ -10,11 +10,24 @@ A suite file looks like::
     [[scenarios]]
     id = "beds/seed002-v0"
     overrides = {}           # optional scenario parameter overrides
+    episodes = 1000          # optional: this scenario's paths (default: the suite's)
 
     [[policies]]
     id = "rigid"
     name = "rigid"           # optional display name (default: the id)
     params = {}              # optional hyperparameters
+    scenarios = ["beds/seed002-v0"]  # optional: only these scenario ids (default: all its tags accept)
+
+    [[sweeps]]               # optional sensitivity sweep: one scenario per value, on the same seeds
+    scenario = "beds/stochastic-v0"
+    parameter = "surge_probability"
+    values = [0.0, 0.1, 0.2]
+    overrides = {}           # optional, for every point
+
+    [[solves]]               # optional static solve cells (``optalloc solve``)
+    instance = "staff/instance1"
+    time_limit = 60          # seconds (optional)
+    gap = 0.01               # relative MIP gap (optional)
 
 Every policy of a cell (scenario x seed) is evaluated on the same noise paths.
 """
@@ -38,7 +51,7 @@ import pandas as pd
 from optalloc.checks import read_document
 from optalloc.evaluation import PolicyRun
 from optalloc.exceptions import ConfigurationError, OptallocError
-from optalloc.records import CellRecord, records_frame
+from optalloc.records import CellRecord, SolveRecord, records_frame
 from optalloc.scenario import Scenario, spec_label
 from optalloc.status import CellStatus, cell_status
 from optalloc.store import ResultStore
@@ -46,9 +59,11 @@ from optalloc.validation import did_you_mean
 
 #: A suite name: it names output files, so no folders and no leading dot.
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-_TOP_KEYS = {"name", "description", "episodes", "seeds", "reference", "scenarios", "policies"}
-_SCENARIO_KEYS = {"id", "overrides"}
-_POLICY_KEYS = {"id", "name", "params", "train_seeds"}
+_TOP_KEYS = {"name", "description", "episodes", "seeds", "reference", "scenarios", "policies", "solves", "sweeps"}
+_SWEEP_KEYS = {"scenario", "parameter", "values", "overrides", "episodes"}
+_SOLVE_KEYS = {"instance", "time_limit", "gap"}
+_SCENARIO_KEYS = {"id", "overrides", "episodes"}
+_POLICY_KEYS = {"id", "name", "params", "train_seeds", "scenarios"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,8 @@ class PolicyEntry:
     params: dict[str, Any] = field(default_factory=dict)
     train_seed: int | None = None
     """Seed of ``fit``; None: the cell's evaluation seed."""
+    scenarios: tuple[str, ...] = ()
+    """Scenario ids of the suite this entry runs on; empty: every scenario its tags accept."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +85,26 @@ class ScenarioEntry:
 
     id: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    episodes: int | None = None
+    """Evaluation paths of this scenario's cells; None: the suite's ``episodes``."""
+    sweep: str | None = None
+    """The parameter this entry is a point of a sensitivity sweep of (its value is in ``overrides``); else None."""
 
     @property
     def label(self) -> str:
         """The id, followed by the overrides if any (``beds/seed002-v0 {"horizon": 5}``)."""
         return spec_label({"id": self.id, "overrides": self.overrides})
+
+
+@dataclass(frozen=True)
+class SolveEntry:
+    """One static solve cell of a suite: an instance solved once, within its limits."""
+
+    instance: str
+    time_limit: float | None = None
+    """Wall-clock limit of the solve [s]; None: none."""
+    gap: float | None = None
+    """Relative MIP gap at which the solver stops; None: its default."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +118,7 @@ class Suite:
     reference: str | None
     scenarios: tuple[ScenarioEntry, ...]
     policies: tuple[PolicyEntry, ...]
+    solves: tuple[SolveEntry, ...] = ()
 
     def policy_params(self, policy_id: str) -> dict[str, Any]:
         """The hyper-parameters the suite gives the policy ``policy_id`` (shared by its training seeds).
@@ -145,11 +178,58 @@ def _entries(doc: Mapping[str, Any], key: str, allowed: set[str], table_key: str
     return entries
 
 
+def _sweep_entries(doc: Mapping[str, Any], path: Path) -> list[ScenarioEntry]:
+    """The scenario entries of the ``[[sweeps]]`` tables: one per value of the swept parameter.
+
+    Every point is evaluated on the suite's seeds, so its noise paths come from
+    the same seeds as the other points': wherever the parameter leaves the
+    shape of the noise unchanged (a rate, a cost, a probability drawn by
+    inverse CDF), the sweep's curves are paired across its values as well as
+    across policies.
+    """
+    from optalloc.registry import scenario_spec
+
+    if "sweeps" not in doc:
+        return []
+    entries = []
+    for i, table in enumerate(_table_list(doc, "sweeps", path)):
+        _check_keys("[[sweeps]]", table, _SWEEP_KEYS, path)
+        where = f"Suite {str(path)!r}, [[sweeps]] entry {i + 1}"
+        scenario, parameter, values = table.get("scenario"), table.get("parameter"), table.get("values")
+        if not isinstance(scenario, str) or not isinstance(parameter, str):
+            raise ConfigurationError(f"{where}: 'scenario' (an id) and 'parameter' (a parameter name) are needed. "
+                                     f"Got scenario={scenario!r}, parameter={parameter!r}.")
+        scenario_spec(scenario)
+        if not isinstance(values, list) or len(values) < 2 or len({repr(v) for v in values}) != len(values):
+            raise ConfigurationError(f"{where}: 'values' must be a list of at least two distinct values of "
+                                     f"{parameter!r}. Got {values!r} instead.")
+        base = table.get("overrides", {})
+        if not isinstance(base, dict) or parameter in base:
+            raise ConfigurationError(f"{where}: 'overrides' must be a table without the swept {parameter!r}. "
+                                     f"Got {base!r} instead.")
+        episodes = _scenario_episodes({"id": scenario, **table}, path)
+        entries += [ScenarioEntry(scenario, {**base, parameter: value}, episodes, sweep=parameter) for value in values]
+    return entries
+
+
+def _scenario_episodes(entry: Mapping[str, Any], path: Path) -> int | None:
+    value = entry.get("episodes")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigurationError(f"Suite {str(path)!r}: 'episodes' of scenario {entry['id']!r} must be a positive "
+                                 f"integer. Got {value!r} instead.")
+    return value
+
+
 def _expand_train_seeds(entry: dict[str, Any], path: Path) -> list[PolicyEntry]:
     """One :class:`PolicyEntry` per training seed, named ``name[seed s]``."""
     name, params = str(entry.get("name", entry["id"])), entry.get("params", {})
+    only = entry.get("scenarios", [])
+    if not isinstance(only, list) or not all(isinstance(i, str) for i in only):
+        raise ConfigurationError(f"Suite {str(path)!r}: 'scenarios' of policy {name!r} must be a list of scenario "
+                                 f"ids. Got {only!r} instead.")
+    only = tuple(only)
     if "train_seeds" not in entry:
-        return [PolicyEntry(entry["id"], name, params)]
+        return [PolicyEntry(entry["id"], name, params, scenarios=only)]
     seeds = entry["train_seeds"]
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
@@ -157,7 +237,7 @@ def _expand_train_seeds(entry: dict[str, Any], path: Path) -> list[PolicyEntry]:
             f"Suite {str(path)!r}: 'train_seeds' of {name!r} must be a non-empty list of non-negative integers. "
             f"Got {seeds!r} instead."
         )
-    return [PolicyEntry(entry["id"], f"{name}[seed {s}]", params, s) for s in seeds]
+    return [PolicyEntry(entry["id"], f"{name}[seed {s}]", params, s, only) for s in seeds]
 
 
 def _check_cells(scenarios: list[ScenarioEntry], policies: list[PolicyEntry], path: Path) -> None:
@@ -210,10 +290,19 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigurationError(
             f"Suite {str(path)!r}: 'seeds' must be a non-empty list of non-negative integers. Got {seeds!r} instead."
         )
-    scenarios = [ScenarioEntry(e["id"], e.get("overrides", {}))
-                 for e in _entries(doc, "scenarios", _SCENARIO_KEYS, "overrides", scenario_spec, path)]
+    # A suite of sweeps alone needs no [[scenarios]]: its points are its scenarios.
+    listed = [] if "scenarios" not in doc and "sweeps" in doc else \
+        _entries(doc, "scenarios", _SCENARIO_KEYS, "overrides", scenario_spec, path)
+    scenarios = [ScenarioEntry(e["id"], e.get("overrides", {}), _scenario_episodes(e, path)) for e in listed]
+    scenarios += _sweep_entries(doc, path)
     policies = [entry for e in _entries(doc, "policies", _POLICY_KEYS, "params", policy_spec, path)
                 for entry in _expand_train_seeds(e, path)]
+    ids = sorted({sc.id for sc in scenarios})
+    for entry in policies:
+        unknown = [i for i in entry.scenarios if i not in ids]
+        if unknown:
+            raise ConfigurationError(f"Suite {str(path)!r}: 'scenarios' of policy {entry.name!r} must name scenario ids "
+                                     f"of the suite ({ids}); got {unknown}{did_you_mean(unknown[0], ids, clause=True)}")
     names = [p.name for p in policies]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"Suite {str(path)!r}: policy names must be distinct; got {names}.")
@@ -227,6 +316,7 @@ def load_suite(path: str | Path) -> Suite:
             f"'.', '_' or '-', not starting with '.' (no folders). Got {name!r} instead."
         )
     _check_cells(scenarios, policies, path)
+    solves = _solve_entries(doc, path)
     return Suite(
         name=name,
         description=str(doc.get("description", "")),
@@ -235,7 +325,30 @@ def load_suite(path: str | Path) -> Suite:
         reference=reference,
         scenarios=tuple(scenarios),
         policies=tuple(policies),
+        solves=tuple(solves),
     )
+
+
+def _solve_entries(doc: Mapping[str, Any], path: Path) -> list[SolveEntry]:
+    """The ``[[solves]]`` tables: a known instance id, valid limits."""
+    from optalloc.instances import check_solve_limits, instance_spec
+
+    if "solves" not in doc:
+        return []
+    entries = []
+    for i, table in enumerate(_table_list(doc, "solves", path)):
+        _check_keys("[[solves]]", table, _SOLVE_KEYS, path)
+        if not isinstance(table.get("instance"), str):
+            raise ConfigurationError(f"Suite {str(path)!r}: every [[solves]] table needs an 'instance' id "
+                                     f"(one of 'optalloc list''s static instances). Got {table.get('instance')!r} in entry {i + 1}.")
+        try:
+            instance_spec(table["instance"])
+            limit, gap = check_solve_limits(f"Suite {str(path)!r}, [[solves]] {table['instance']}",
+                                            table.get("time_limit"), table.get("gap"), names=("time_limit", "gap"))
+        except OptallocError as exc:
+            raise ConfigurationError(f"Suite {str(path)!r}, [[solves]] entry {i + 1}: {exc}") from None
+        entries.append(SolveEntry(table["instance"], limit, gap))
+    return entries
 
 
 @dataclass
@@ -274,6 +387,38 @@ def _run_cell(scenario: ScenarioEntry, seed: int, episodes: int, policy: PolicyE
     return CellOutcome(run, run_status(run), None, loaded_code())
 
 
+@dataclass
+class SolveOutcome:
+    """How one static solve cell ended: its record (None if it raised), status, error text, code it loaded."""
+
+    record: Any
+    status: CellStatus
+    error: str | None
+    deps: dict[str, str]
+
+
+def _run_solve_cell(entry: SolveEntry) -> SolveOutcome:
+    """One static solve cell: the instance solved once within its limits (in a worker process)."""
+    import traceback
+
+    from optalloc.instances import make_instance
+    from optalloc.status import decision_status
+    from optalloc.store import loaded_code
+
+    try:
+        record = make_instance(entry.instance).solve(time_limit=entry.time_limit, mip_rel_gap=entry.gap)
+    except Exception as exc:  # noqa: BLE001 - recorded with the cell; the suite goes on
+        return SolveOutcome(None, CellStatus.ERROR, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}",
+                            loaded_code())
+    return SolveOutcome(record, decision_status(record.status, record.termination), None, loaded_code())
+
+
+def _lost(function: Callable[..., Any], error: str) -> CellOutcome | SolveOutcome:
+    """The outcome of a task whose worker died before it could report."""
+    kind = SolveOutcome if function is _run_solve_cell else CellOutcome
+    return kind(None, CellStatus.ERROR, error, {})
+
+
 def run_status(run: PolicyRun) -> CellStatus:
     """The :class:`~optalloc.status.CellStatus` of a finished run (its costs, solves and training log)."""
     solves = run.solves
@@ -292,6 +437,11 @@ def _cell_identity(scenario: ScenarioEntry, seed: int, episodes: int, policy: Po
     """Everything that determines a cell's numbers (and its display name): its identity in a results store."""
     return {"scenario": scenario.id, "overrides": scenario.overrides, "seed": seed, "episodes": episodes,
             "policy": policy.id, "name": policy.name, "params": policy.params, "train_seed": policy.train_seed}
+
+
+def _solve_identity(entry: SolveEntry) -> dict[str, Any]:
+    """Everything that determines a static solve cell's result: its identity in a results store."""
+    return {"solve": entry.instance, "time_limit": entry.time_limit, "gap": entry.gap}
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -343,6 +493,8 @@ def _sigint_deferred() -> Iterator[None]:
 
 _Key = tuple[int, int, int]
 _Cell = tuple[ScenarioEntry, int, PolicyEntry]
+#: A unit of work for an executor: the function (run in a worker), its arguments, and its label.
+_Task = tuple[Callable[..., Any], tuple[Any, ...], str]
 
 
 #: How long stopped workers get to exit before they are killed [s].
@@ -380,9 +532,8 @@ def _stop_pool(pool: Any) -> None:
         manager.join()
 
 
-def _run_on_pool(cells: Mapping[_Key, _Cell], episodes: int, workers: int,
-                 finish: Callable[[_Key, CellOutcome], None], bar: Any) -> None:
-    """Run cells on a spawn process pool; ``finish`` is called here, in the parent, as each one completes.
+def _run_on_pool(tasks: Mapping[Any, _Task], workers: int, finish: Callable[[Any, Any], None], bar: Any) -> None:
+    """Run tasks on a spawn process pool; ``finish(key, outcome)`` is called here, in the parent, as each completes.
 
     On any exception (Ctrl-C included) the cells not started are cancelled,
     those completed meanwhile are still finished, the workers are stopped and
@@ -393,20 +544,19 @@ def _run_on_pool(cells: Mapping[_Key, _Cell], episodes: int, workers: int,
 
     # spawn: workers start clean (no forked solver or thread state).
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker)
-    futures: dict[Any, _Key] = {}
-    finished: set[_Key] = set()
+    futures: dict[Any, Any] = {}
+    finished: set[Any] = set()
     try:
         # submit() starts the workers; they inherit the blocked SIGINT, so a Ctrl-C while they
         # still import (before the initializer runs) prints no traceback from them either.
         with _sigint_deferred():
-            for key, (sc, seed, pol) in cells.items():
-                futures[pool.submit(_run_cell, sc, seed, episodes, pol)] = key
+            for key, (function, args, _label) in tasks.items():
+                futures[pool.submit(function, *args)] = key
         for future in as_completed(futures):
             key = futures[future]
             finish(key, future.result())
             finished.add(key)
-            sc, seed, pol = cells[key]
-            bar.set_postfix_str(f"done {sc.label} seed {seed} {pol.name}")
+            bar.set_postfix_str(f"done {tasks[key][2]}")
             bar.update()
     except BaseException:
         with _sigint_deferred():  # a second Ctrl-C must not break off the clean-up and leave workers running
@@ -424,9 +574,9 @@ DASK_CONNECT_TIMEOUT = 20.0
 EXECUTORS = ("local", "dask")
 
 
-def _run_on_dask(cells: Mapping[_Key, _Cell], episodes: int, address: str | None, workers: int | None,
-                 finish: Callable[[_Key, CellOutcome], None], bar: Any) -> None:
-    """Run cells on a Dask distributed cluster (the scheduler at ``address``, or a local one of ``workers``).
+def _run_on_dask(tasks: Mapping[Any, _Task], address: str | None, workers: int | None,
+                 finish: Callable[[Any, Any], None], bar: Any) -> None:
+    """Run tasks on a Dask distributed cluster (the scheduler at ``address``, or a local one of ``workers``).
 
     Each cell is one task; ``finish`` is called here as each completes, so the
     store is written by this process only. A task lost with its worker (the
@@ -454,20 +604,19 @@ def _run_on_dask(cells: Mapping[_Key, _Cell], episodes: int, address: str | None
             cluster.close()
         raise ConfigurationError(f"Cannot reach the Dask scheduler at {address!r} ({exc}); start one with "
                                  "'dask scheduler' and workers with 'dask worker ADDRESS'.") from None
-    futures: dict[Any, _Key] = {}
+    futures: dict[Any, Any] = {}
     try:
-        for key, (sc, seed, pol) in cells.items():
+        for key, (function, args, _label) in tasks.items():
             # pure=False: a cell is never merged with another task, whatever its arguments.
-            futures[client.submit(_run_cell, sc, seed, episodes, pol, pure=False)] = key
+            futures[client.submit(function, *args, pure=False)] = key
         for future in as_completed(futures):
             key = futures[future]
             try:
                 outcome = future.result()
             except Exception as exc:  # noqa: BLE001 - the task's worker died: this cell failed, the others go on
-                outcome = CellOutcome(None, CellStatus.ERROR, f"{type(exc).__name__}: {exc}", {})
+                outcome = _lost(tasks[key][0], f"{type(exc).__name__}: {exc}")
             finish(key, outcome)
-            sc, seed, pol = cells[key]
-            bar.set_postfix_str(f"done {sc.label} seed {seed} {pol.name}")
+            bar.set_postfix_str(f"done {tasks[key][2]}")
             bar.update()
     except BaseException:
         client.cancel([f for f in futures if not f.done()])
@@ -530,6 +679,8 @@ class SuiteResult:
         computes them again.
     run_id : int or None
         The run's id in the results store (its manifest row); None without a store.
+    solves : DataFrame or None
+        The records of the static solve cells, in suite order.
     """
 
     summary: pd.DataFrame
@@ -540,6 +691,8 @@ class SuiteResult:
     resumed: int = 0
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_FAILURE_COLUMNS))
     run_id: int | None = None
+    solves: pd.DataFrame | None = None
+    """One :class:`~optalloc.records.SolveRecord` per static solve cell (``[[solves]]``) that returned."""
 
 
 _FAILURE_COLUMNS = ["scenario", "seed", "policy", "status", "error"]
@@ -564,10 +717,16 @@ def _accepted_pairs(suite: Suite, scenarios: list[Scenario]) -> set[tuple[int, i
 
     tags = [make_policy(p.id, **p.params).tags for p in suite.policies]
     takes: set[tuple[int, int]] = set()
+    refused: dict[tuple[str, str], list[str]] = {}  # (scenario, reason) -> policy names, in suite order
     noted: set[tuple[int, str, str]] = set()
     for i, sc in enumerate(suite.scenarios):
         scenario_tags = scenarios[i].tags
         for k, pol in enumerate(suite.policies):
+            if pol.scenarios and sc.id not in pol.scenarios:
+                if pol.name == suite.reference:
+                    raise ConfigurationError(f"Suite {suite.name!r}: the reference policy {pol.name!r} is kept off "
+                                             f"scenario {sc.label} by its 'scenarios'; the reference runs on all.")
+                continue  # the suite keeps this entry off this scenario: no cell, nothing to note
             reason = tags[k].refusal(scenario_tags)
             if reason is None:
                 takes.add((i, k))
@@ -576,11 +735,87 @@ def _accepted_pairs(suite: Suite, scenarios: list[Scenario]) -> set[tuple[int, i
                                          f"scenario {sc.label}: {reason}.")
             elif (i, pol.id, repr(pol.params)) not in noted:  # once for all training seeds of an entry
                 noted.add((i, pol.id, repr(pol.params)))
-                warnings.warn(f"Suite {suite.name!r}: policy {pol.name!r} does not take scenario {sc.label} "
-                              f"({reason}); those cells are left out.", OptallocWarning, stacklevel=3)
+                refused.setdefault((sc.label, reason), []).append(pol.name)
         if not any((i, k) in takes for k in range(len(suite.policies))):
             raise ConfigurationError(f"Suite {suite.name!r}: no policy of the suite takes scenario {sc.label}.")
+    # One note for all: a suite across families refuses many pairs, each for one of a few reasons.
+    if len(refused) == 1 and len(next(iter(refused.values()))) == 1:
+        (label, reason), (name,) = next(iter(refused.items()))
+        warnings.warn(f"Suite {suite.name!r}: policy {name!r} does not take scenario {label} ({reason}); "
+                      "those cells are left out.", OptallocWarning, stacklevel=3)
+    elif refused:
+        parts = "; ".join(f"{', '.join(names)} on {label} ({reason})" for (label, reason), names in refused.items())
+        count = sum(len(names) for names in refused.values())
+        warnings.warn(f"Suite {suite.name!r}: {count} (scenario, policy) pairs are left out, their policies' tags "
+                      f"refusing the scenario: {parts}.", OptallocWarning, stacklevel=3)
     return takes
+
+
+def run_to_halfwidth(suite: Suite, target: float, *, max_episodes: int | None = None,
+                     episodes: int | None = None, **options: Any) -> tuple[SuiteResult, pd.DataFrame]:
+    """Run a suite, doubling each scenario's episodes until every paired difference is known to ``target``.
+
+    After each round, a scenario whose widest 95 % CI half-width of a paired
+    difference to the reference (over its policies, bounds aside, and its
+    seeds) is above ``target`` is run again with twice the episodes, up to
+    ``max_episodes``; the others keep theirs. Every round's cells go to the
+    results store, so an interrupted run resumes its rounds too.
+
+    Parameters
+    ----------
+    suite : Suite
+    target : float
+        Half-width to reach [the scenarios' cost units], positive.
+    max_episodes : int, optional
+        Cap on a scenario's episodes; default 16 times its starting count.
+    episodes : int, optional
+        Starting count of every scenario (default: each scenario's own, else the suite's).
+    **options
+        Passed to :func:`run_suite` (``workers``, ``store``, ``progress``, ``executor``, ...).
+
+    Returns
+    -------
+    result : SuiteResult
+        The last round's tables (each scenario at the episodes it needed).
+    rounds : DataFrame
+        One row per scenario and round: ``round, scenario, episodes, halfwidth, met``.
+    """
+    import dataclasses
+    import math
+
+    from optalloc.evaluation import check_episodes
+
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target) or target <= 0:
+        raise ConfigurationError(f"The target half-width must be a positive number. Got {target!r} instead.")
+    start = [check_episodes(episodes) if episodes is not None else (sc.episodes or suite.episodes)
+             for sc in suite.scenarios]
+    caps = [check_episodes(max_episodes) if max_episodes is not None else 16 * n for n in start]
+    counts, rows, round_ = list(start), [], 0
+    while True:
+        current = dataclasses.replace(suite, scenarios=tuple(
+            dataclasses.replace(sc, episodes=n) for sc, n in zip(suite.scenarios, counts, strict=True)))
+        result = run_suite(current, **options)
+        widths = _widest_halfwidths(result)
+        grow = False
+        for i, sc in enumerate(current.scenarios):
+            width = widths.get(sc.label, math.nan)
+            met = not width > target  # NaN (no difference to take) counts as met
+            rows.append({"round": round_, "scenario": sc.label, "episodes": counts[i], "halfwidth": width, "met": met})
+            if not met and counts[i] < caps[i]:
+                counts[i] = min(2 * counts[i], caps[i])
+                grow = True
+        if not grow:
+            return result, pd.DataFrame(rows)
+        round_ += 1
+
+
+def _widest_halfwidths(result: SuiteResult) -> dict[str, float]:
+    """Per scenario label, the widest CI half-width of a paired difference to the reference (bounds aside)."""
+    summary = result.summary
+    if summary.empty:
+        return {}
+    policies = summary[(summary["role"] == "policy") & (summary["diff_ci95"] > 0)]
+    return policies.groupby("scenario")["diff_ci95"].max().to_dict()
 
 
 def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None = None,
@@ -636,9 +871,12 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     from optalloc.registry import make_scenario
 
     n_episodes = check_episodes(suite.episodes if episodes is None else episodes)
+    # A scenario's own count, unless the caller overrides every scenario's.
+    per_scenario = [n_episodes if episodes is not None or sc.episodes is None else sc.episodes
+                    for sc in suite.scenarios]
     built = [make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios]  # for sizes, tags and action tables
-    for scenario in built:  # every cell's trajectories are kept for the tables
-        check_evaluation_size(scenario, n_episodes, len(suite.policies) * len(suite.seeds))
+    for scenario, count in zip(built, per_scenario, strict=True):  # every cell's trajectories are kept for the tables
+        check_evaluation_size(scenario, count, len(suite.policies) * len(suite.seeds))
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigurationError(f"The 'workers' parameter must be a positive integer. Got {workers!r} instead.")
     if executor not in EXECUTORS:
@@ -657,14 +895,22 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         for i, sc in enumerate(suite.scenarios) for j, seed in enumerate(suite.seeds)
         for k, pol in enumerate(suite.policies) if (i, k) in takes
     }
-    identities = {key: _cell_identity(sc, seed, n_episodes, pol) for key, (sc, seed, pol) in cells.items()}
+    identities = {key: _cell_identity(sc, seed, per_scenario[key[0]], pol) for key, (sc, seed, pol) in cells.items()}
+    solve_identities = {("solve", n): _solve_identity(entry) for n, entry in enumerate(suite.solves)}
     runs: dict[_Key, PolicyRun] = {}
     failed: dict[_Key, CellOutcome] = {}
+    solved: dict[tuple[str, int], SolveOutcome] = {}
     kept = 0
     run_id: int | None = None
 
-    def finish(key: _Key, outcome: CellOutcome) -> None:
+    def finish(key: Any, outcome: CellOutcome | SolveOutcome) -> None:
         nonlocal kept
+        if isinstance(outcome, SolveOutcome):
+            solved[key] = outcome
+            if results is not None:
+                kept += results.save_solve(solve_identities[key], outcome.record, deps=outcome.deps,
+                                           status=outcome.status, error=outcome.error, suite=suite.name, run_id=run_id)
+            return
         if outcome.run is not None:
             runs[key] = outcome.run
         else:
@@ -673,6 +919,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
             kept += results.save(identities[key], outcome.run, deps=outcome.deps, status=outcome.status,
                                  error=outcome.error, suite=suite.name, run_id=run_id)
 
+    n_total = len(cells) + len(suite.solves)
     try:
         if results is not None:
             if fresh:
@@ -685,22 +932,31 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
                     if run is not None:
                         runs[key] = run
                         kept += 1
-        resumed = len(runs)
-        todo = {key: cell for key, cell in cells.items() if key not in runs}
-        n_workers = min(os.cpu_count() or 1, len(todo)) if workers is None else workers
-        with tqdm(total=len(cells), initial=resumed, desc=f"suite {suite.name}", unit="cell", leave=False,
+                for key, identity in solve_identities.items():
+                    record = results.load_solve(identity)
+                    if record is not None:
+                        solved[key] = SolveOutcome(record, CellStatus(results.solve_status(identity)), None, {})
+                        kept += 1
+        resumed = len(runs) + len(solved)
+        tasks: dict[Any, _Task] = {
+            key: (_run_cell, (sc, seed, per_scenario[key[0]], pol), f"{sc.label} seed {seed} {pol.name}")
+            for key, (sc, seed, pol) in cells.items() if key not in runs}
+        tasks |= {key: (_run_solve_cell, (suite.solves[key[1]],), f"solve {suite.solves[key[1]].instance}")
+                  for key in solve_identities if key not in solved}
+        n_workers = min(os.cpu_count() or 1, len(tasks)) if workers is None else workers
+        with tqdm(total=n_total, initial=resumed, desc=f"suite {suite.name}", unit="cell", leave=False,
                   disable=not progress) as bar:
-            if executor == "dask" and todo:
-                _run_on_dask(todo, n_episodes, address, workers, finish, bar)
-            elif n_workers <= 1 or not todo:
-                for key, (sc, seed, pol) in todo.items():
-                    bar.set_postfix_str(f"{sc.label} seed {seed} {pol.name}")
-                    finish(key, _run_cell(sc, seed, n_episodes, pol))
+            if executor == "dask" and tasks:
+                _run_on_dask(tasks, address, workers, finish, bar)
+            elif n_workers <= 1 or not tasks:
+                for key, (function, args, label) in tasks.items():
+                    bar.set_postfix_str(label)
+                    finish(key, function(*args))
                     bar.update()
             else:
-                _run_on_pool(todo, n_episodes, n_workers, finish, bar)
+                _run_on_pool(tasks, n_workers, finish, bar)
     except KeyboardInterrupt:
-        raise SuiteInterrupted(len(runs) + len(failed), kept, len(cells),
+        raise SuiteInterrupted(len(runs) + len(failed) + len(solved), kept, n_total,
                                None if results is None else results.path) from None
 
     summaries, episode_frames, epoch_frames, records = [], [], [], []
@@ -722,7 +978,8 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
                 run = cell_runs[pol.name]
                 records.append(CellRecord.from_summary_row(
                     rows[pol.name], suite=suite.name, scenario_spec={"id": sc.id, "overrides": sc.overrides}, policy_id=pol.id,
-                    params=pol.params, train_seed=pol.train_seed, information=run.information, episodes=n_episodes,
+                    params=pol.params, train_seed=pol.train_seed, information=run.information,
+                    episodes=per_scenario[i],
                     kpi_names=list(run.trajectory.kpis), status=run_status(run).value))
             episode_frames.append(result.episodes.assign(scenario=sc.label, seed=seed))
             epoch_frames.append(result.epoch_actions(built[i].action_table()).assign(scenario=sc.label, seed=seed))
@@ -735,6 +992,11 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         return frame[front + [c for c in frame.columns if c not in front]]
 
     failures = pd.DataFrame([[cells[key][0].label, cells[key][1], cells[key][2].name, out.status.value, out.error]
-                             for key, out in sorted(failed.items())], columns=_FAILURE_COLUMNS)
+                             for key, out in sorted(failed.items())]
+                            + [[suite.solves[key[1]].instance, None, "solve", out.status.value, out.error]
+                               for key, out in sorted(solved.items()) if out.record is None],
+                            columns=_FAILURE_COLUMNS)
+    solve_records = [out.record for _, out in sorted(solved.items()) if out.record is not None]
     return SuiteResult(ordered(summaries), ordered(episode_frames), ordered(epoch_frames), ordered(curve_frames),
-                       records=records_frame(records, CellRecord), resumed=resumed, failures=failures, run_id=run_id)
+                       records=records_frame(records, CellRecord), resumed=resumed, failures=failures, run_id=run_id,
+                       solves=records_frame(solve_records, SolveRecord))

@@ -279,7 +279,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
-    from optalloc.bench import SuiteInterrupted, load_suite, run_suite
+    from optalloc.bench import SuiteInterrupted, load_suite, run_suite, run_to_halfwidth
     from optalloc.evaluation import check_episodes
     from optalloc.registry import make_scenario
 
@@ -291,16 +291,22 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     store = out.with_suffix(".db") if args.store is None else check_output_path(args.store, "--store file")
     start = time.perf_counter()
     try:
-        result = run_suite(suite, episodes=args.episodes, workers=args.workers,
-                           progress=not args.no_progress and not args.json, store=store, fresh=args.fresh,
-                           executor=args.executor, address=args.address)
+        options = dict(workers=args.workers, progress=not args.no_progress and not args.json, store=store,
+                       fresh=args.fresh, executor=args.executor, address=args.address)
+        rounds = None
+        if args.target_halfwidth is not None:
+            result, rounds = run_to_halfwidth(suite, args.target_halfwidth, max_episodes=args.max_episodes,
+                                              episodes=args.episodes, **options)
+        else:
+            result = run_suite(suite, episodes=args.episodes, **options)
     except SuiteInterrupted as stop:
         again = "re-run without --fresh to resume" if args.fresh else "re-run the same command to resume"
         print(f"optalloc: interrupted; {stop.kept} of {stop.total} cells finished and kept in {store}; {again}",
               file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - start
-    n_cells = len(result.records) + len(result.failures)  # the cells the policies' tags let into the grid
+    # The cells the policies' tags let into the grid, and the static solve cells.
+    n_cells = len(result.records) + len(result.failures) + (0 if result.solves is None else len(result.solves))
     for row in result.failures.itertuples(index=False):
         first = str(row.error).splitlines()[0] if row.error else ""
         print(f"optalloc: cell {row.scenario} seed {row.seed} {row.policy} failed ({row.status}): {first}; "
@@ -316,6 +322,9 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     if len(result.curves):
         written.append(out.with_name(out.stem + "-learning-curves.csv"))
         result.curves.to_csv(written[-1], index=False)
+    if result.solves is not None and len(result.solves):
+        written.append(out.with_name(out.stem + "-solves.csv"))  # one SolveRecord per static solve cell
+        result.solves.to_csv(written[-1], index=False)
     scenarios = {sc.label: make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios}  # units, KPIs, actions
     if not args.no_plots:
         written += _suite_plots(result, out, scenarios)
@@ -330,8 +339,25 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
         scenario = scenarios[scenario_id]
         print(format_summary(frame.drop(columns=["scenario", "seed"]), scenario.kpi_specs(),
                              scenario.tags.cost_unit))
+    if result.solves is not None and len(result.solves):
+        print("\nstatic instances")
+        print(format_solve_table(result.solves))
+    if rounds is not None:
+        last = rounds.groupby("scenario", sort=False).tail(1)
+        print(f"\nepisodes needed for a paired-difference CI half-width of at most {args.target_halfwidth:g} "
+              f"({rounds['round'].max() + 1} round(s)):")
+        print(last[["scenario", "episodes", "halfwidth", "met"]].to_string(index=False))
+        written.append(out.with_name(out.stem + "-halfwidth-rounds.csv"))
+        rounds.to_csv(written[-1], index=False)
     print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def format_solve_table(solves: Any) -> str:
+    """The solve cells of a suite, one line each: instance, status, objective, bound, gaps, seconds."""
+    columns = [c for c in ("instance", "status", "objective", "bound", "gap_pct", "best_known", "gap_to_best_known_pct",
+                           "seconds") if c in solves.columns]
+    return solves[columns].to_string(index=False)
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
@@ -344,6 +370,9 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         print(f"\n{section.suite}: {section.scenario} (seed {section.seed}); bound: "
               f"{'none' if section.bound is None else f'{section.bound:,.6g}'} ({section.bound_kind})")
         print(formatted(section.table).to_string(index=False))
+    if report.solves is not None:
+        print("\nstatic instances")
+        print(format_solve_table(report.solves))
     print("\nwrote " + ", ".join(str(p) for p in report.files))
     return 0
 
@@ -637,6 +666,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--target-halfwidth", type=float, metavar="X",
+                   help="add episodes (doubling a scenario's count each round) until every paired difference to "
+                        "the reference has a 95%% CI half-width of at most X, in the scenario's cost unit")
+    p.add_argument("--max-episodes", type=int, metavar="N",
+                   help="cap on a scenario's episodes under --target-halfwidth (default 16x its starting count)")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
                    help="where the cells run: local worker processes (default), or a Dask distributed cluster "
                         "(--address; without one, a local Dask cluster of --workers processes)")

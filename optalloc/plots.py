@@ -132,6 +132,67 @@ def plot_learning_curves(curves: dict[str, pd.DataFrame], optimum: float | None 
                    title or "learning curves")
 
 
+def plot_gap_profiles(gaps: pd.DataFrame, title: str = "", path: str | Path | None = None):
+    """Performance profiles against the bound: for each policy, the share of its scenarios within a gap.
+
+    A Dolan--Moré profile measured against each scenario's best bound instead
+    of the best policy: the curve of a policy passes through (tau, rho) when its
+    mean cost is within tau % of the bound on a share rho of the scenarios it
+    ran on (a family's own heuristic runs on that family's scenarios only); a
+    curve that rises early and reaches 1 is a method close to the bound on all
+    of them.
+
+    Parameters
+    ----------
+    gaps : DataFrame
+        Columns ``policy``, ``section`` (a scenario and seed) and ``gap_to_bound_pct`` [%].
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = list(dict.fromkeys(gaps["policy"]))
+    styles = _line_styles(names)
+    if len(names) > 10:  # more policies than the default colour cycle: twenty colours, then dashes
+        import matplotlib as mpl
+
+        palette = mpl.colormaps["tab20"].colors
+        styles = {n: {"color": palette[i % 20], "linestyle": "-" if i < 20 else "--"} for i, n in enumerate(names)}
+    finite = gaps["gap_to_bound_pct"].replace([np.inf, -np.inf], np.nan).dropna()
+    top = max(1.0, float(finite.max()) * 2) if len(finite) else 100.0
+    taus = np.logspace(-3, np.log10(top), 400)
+    for name in names:
+        values = gaps.loc[gaps["policy"] == name, "gap_to_bound_pct"].to_numpy(dtype=float)
+        # A gap at or below zero (sampling noise around an exact optimum) counts as within every tau.
+        share = [(np.nan_to_num(values, nan=np.inf) <= tau).mean() for tau in taus]
+        ax.step(taus, share, where="post", label=f"{name} ({len(values)})", **styles[name])
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    return _finish(fig, path, ax, "gap to the bound tau [%]", "share of its scenarios within tau",
+                   title or "performance profiles against the bound")
+
+
+def plot_sensitivity(points: pd.DataFrame, parameter: str, title: str = "", path: str | Path | None = None,
+                     tags: ScenarioTags = _PLAIN):
+    """Mean cost with its 95 % CI against the value of a swept scenario parameter, one line per policy.
+
+    Parameters
+    ----------
+    points : DataFrame
+        Columns ``policy``, ``value`` (the parameter's value), ``mean_cost`` and ``ci95``.
+    parameter : str
+        The swept parameter (the x axis).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = list(dict.fromkeys(points["policy"]))
+    styles = _line_styles(names)
+    for name in names:
+        line = points[points["policy"] == name].sort_values("value")
+        ax.errorbar(line["value"], line["mean_cost"] / tags.cost_scale, yerr=line["ci95"] / tags.cost_scale,
+                    marker="o", markersize=3, capsize=3, label=name, **styles[name])
+    return _finish(fig, path, ax, parameter, f"mean cost ({tags.cost_label})",
+                   title or f"sensitivity to {parameter} (same random futures at every value)")
+
+
 def _finish(fig, path: str | Path | None, ax=None, xlabel: str = "", ylabel: str = "", title: str = ""):
     """Label and grid a line plot's axes (if ``ax`` is given), lay out, and save to ``path`` if given."""
     if ax is not None:

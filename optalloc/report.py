@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from optalloc.evaluation import mean_ci, summarise
-from optalloc.exceptions import ConfigurationError
+from optalloc.exceptions import ConfigurationError, OptallocError
+from optalloc.registry import make_scenario
 from optalloc.scenario import spec_label
 from optalloc.store import ResultStore
 
@@ -147,6 +148,12 @@ class Section:
     bound: float | None
     bound_kind: str
     episodes: pd.DataFrame
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """The learning curves of its learning policies (``env_steps``, ``eval_cost``)."""
+    sweep: tuple[str, str, Any] | None = None
+    """``(scenario id + fixed overrides, parameter, value)`` when the section is a point of a sensitivity sweep."""
+    tags: Any = None
+    """The scenario's :class:`~optalloc.tags.ScenarioTags` (cost unit and scale of the figures)."""
     figures: list[Path] = field(default_factory=list)
 
 
@@ -156,6 +163,45 @@ class Report:
 
     sections: list[Section]
     files: list[Path]
+    solves: pd.DataFrame | None = None
+    """The static solve cells: instance, status, objective, bound, gaps, seconds (None: the store has none)."""
+
+
+#: Columns of the static-instance table.
+SOLVE_COLUMNS = ["suite", "instance", "status", "objective", "bound", "gap_pct", "best_known", "gap_to_best_known_pct",
+                 "seconds", "time_limit"]
+
+
+def _solve_table(store: ResultStore) -> tuple[pd.DataFrame | None, list[Any]]:
+    """The newest finished version of every static solve cell, as a table, and their records."""
+    from optalloc.records import SolveRecord
+
+    solves = store.table("solves")
+    solves = solves[solves["record"].notna()]
+    if solves.empty:
+        return None, []
+    latest = solves.sort_values("finished").groupby("key", sort=False).tail(1).sort_values(["suite", "instance"])
+    records = [SolveRecord.from_dict(json.loads(text)) for text in latest["record"]]
+    rows = [{"suite": suite, **{c: getattr(r, c) for c in SOLVE_COLUMNS[1:]}}
+            for suite, r in zip(latest["suite"], records, strict=True)]
+    return pd.DataFrame(rows, columns=SOLVE_COLUMNS), records
+
+
+def _solution_figures(records: list[Any], folder: Path) -> list[Path]:
+    """The figures a family draws of its solutions (the roster chart), written beside the report."""
+    from optalloc.instances import make_instance
+
+    figures = []
+    for record in records:
+        if not record.solution:
+            continue
+        try:
+            instance = make_instance(record.instance)
+        except OptallocError:  # an instance this optalloc no longer has
+            continue
+        written = instance.write_solution(json.loads(record.solution), folder / _slug(record.instance))
+        figures += [path for path in written if Path(path).suffix == ".png"]
+    return [Path(p) for p in figures]
 
 
 def _sections(store: ResultStore) -> list[Section]:
@@ -166,11 +212,19 @@ def _sections(store: ResultStore) -> list[Section]:
     runs_table = store.table("runs")
     references: dict[str, str | None] = {}
     orders: dict[str, list[str]] = {}
+    sweeps: dict[tuple[str, str], tuple[str, str, Any]] = {}  # (suite, scenario label) -> sweep
     for _, row in runs_table.sort_values("run_id").iterrows():  # the latest run of a suite decides
         suite_doc = json.loads(row["manifest"]).get("suite", {})
         if isinstance(suite_doc, dict):
             references[row["suite"]] = suite_doc.get("reference")
             orders[row["suite"]] = [p.get("name", "") for p in suite_doc.get("policies", [])]
+            for entry in suite_doc.get("scenarios", []):
+                parameter = entry.get("sweep")
+                if parameter:
+                    overrides = dict(entry.get("overrides", {}))
+                    value = overrides.pop(parameter)
+                    line = spec_label({"id": entry["id"], "overrides": overrides})
+                    sweeps[(row["suite"], spec_label(entry))] = (line, parameter, value)
     latest = cells.sort_values("finished").groupby("key", sort=False).tail(1)  # newest version of each cell
     groups: dict[tuple[str, str, int], list[Any]] = {}
     for _, row in latest.iterrows():
@@ -197,11 +251,42 @@ def _sections(store: ResultStore) -> list[Section]:
         table, bound, kind = comparison_table(runs, label, seed, references.get(suite), statuses)
         episodes = pd.concat([pd.DataFrame({"policy": n, "total_cost": r.trajectory.total_cost})
                               for n, r in runs.items()], ignore_index=True)
-        sections.append(Section(suite, label, seed, table, bound, kind, episodes))
+        identity = members[0][0]
+        try:
+            tags = make_scenario(identity["scenario"], **identity.get("overrides", {})).tags
+        except OptallocError:  # a scenario this optalloc no longer has: plain units
+            tags = None
+        curves = {n: r.learning_curve for n, r in runs.items()
+                  if r.learning_curve is not None and "eval_cost" in r.learning_curve}
+        sections.append(Section(suite, label, seed, table, bound, kind, episodes, curves,
+                                sweeps.get((suite, label)), tags))
     return sections
 
 
-def _fmt(value: Any) -> str:
+def _sensitivity_figures(sections: list[Section], folder: Path) -> list[tuple[Path, str]]:
+    """One figure per sweep (suite, scenario, parameter, seed): each policy's mean cost against the value."""
+    from optalloc.plots import plot_sensitivity
+
+    lines: dict[tuple[str, str, str, int], list[Section]] = {}
+    for section in sections:
+        if section.sweep is not None:
+            line, parameter, _ = section.sweep
+            lines.setdefault((section.suite, line, parameter, section.seed), []).append(section)
+    out = []
+    for (suite, line, parameter, seed), points in lines.items():
+        frame = pd.DataFrame([{"policy": row.policy, "value": p.sweep[2], "mean_cost": row.mean_cost,
+                               "ci95": row.ci95} for p in points for row in p.table.itertuples()])
+        path = folder / f"sensitivity-{_slug(suite)}-{_slug(line)}-{_slug(parameter)}-seed{seed}.png"
+        title = f"{line}: sensitivity to {parameter} (seed {seed})"
+        extra = {} if points[0].tags is None else {"tags": points[0].tags}
+        plot_sensitivity(frame, parameter, title=title, path=path, **extra)
+        out.append((path, title))
+    return out
+
+
+def _fmt(value: Any, column: str = "") -> str:
+    if column == "p_holm" and isinstance(value, float) and value < 1e-4:
+        return "<0.0001"  # the test's tail is not estimated this far out anyway
     if isinstance(value, float):
         if math.isnan(value):
             return ""
@@ -212,13 +297,15 @@ def _fmt(value: Any) -> str:
 def _markdown_table(frame: pd.DataFrame) -> str:
     head = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(_fmt(v, c) for c, v in zip(frame.columns, row, strict=True)) + " |"
+            for row in frame.itertuples(index=False)]
     return "\n".join([head, rule, *body])
 
 
 def _html_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v, c))}</td>"
+                                    for c, v in zip(frame.columns, row, strict=True)) + "</tr>"
                    for row in frame.itertuples(index=False))
     return f'<table class="comparison"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -231,7 +318,7 @@ def _slug(text: str) -> str:
 
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with every number as text of about four significant digits (thousands separated)."""
-    return table.map(_fmt)
+    return pd.DataFrame({c: [_fmt(v, str(c)) for v in table[c]] for c in table.columns})
 
 
 _STYLE = """body{font-family:sans-serif;max-width:80em;margin:2em auto;padding:0 1em}
@@ -240,7 +327,7 @@ th{background:#f0f0f0}td:first-child{text-align:left}img{max-width:100%}"""
 
 
 def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: bool = True) -> Report:
-    """Write ``report.md``, ``report.html``, ``comparison.csv`` and the figures of a results store to ``out``.
+    """Write ``report.md``, ``report.html``, ``comparison.csv`` (and ``solves.csv``) and the figures of a store to ``out``.
 
     Parameters
     ----------
@@ -265,14 +352,35 @@ def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: b
     folder.mkdir(parents=True, exist_ok=True)
     sections = _sections(results)
     files: list[Path] = []
+    profile: Path | None = None
+    sensitivity: list[tuple[Path, str]] = []
     if figures:
-        from optalloc.plots import plot_cost_distributions
+        from optalloc.plots import plot_cost_distributions, plot_gap_profiles, plot_learning_curves
 
         for section in sections:
-            path = folder / f"costs-{_slug(section.suite)}-{_slug(section.scenario)}-seed{section.seed}.png"
-            plot_cost_distributions(section.episodes, title=f"{section.scenario} (seed {section.seed})", path=path)
+            stem = f"{_slug(section.suite)}-{_slug(section.scenario)}-seed{section.seed}"
+            extra = {} if section.tags is None else {"tags": section.tags}
+            path = folder / f"costs-{stem}.png"
+            plot_cost_distributions(section.episodes, title=f"{section.scenario} (seed {section.seed})", path=path,
+                                    **extra)
             section.figures.append(path)
-            files.append(path)
+            if section.curves:
+                path = folder / f"learning-{stem}.png"
+                optimum = section.bound if section.bound_kind.endswith("certified") else None
+                plot_learning_curves(section.curves, optimum, title=f"learning curves: {section.scenario}",
+                                     path=path, **extra)
+                section.figures.append(path)
+            files += section.figures
+        sensitivity = _sensitivity_figures(sections, folder)
+        files += [path for path, _ in sensitivity]
+        gaps = pd.DataFrame([{"policy": row.policy, "section": f"{s.scenario} seed {s.seed}",
+                              "gap_to_bound_pct": row.gap_to_bound_pct}
+                             for s in sections if s.bound is not None
+                             for row in s.table.itertuples() if row.verdict != "bound"])
+        if len(gaps) and gaps["section"].nunique() > 1:  # a profile of one scenario says no more than its table
+            profile = folder / "performance-profiles.png"
+            plot_gap_profiles(gaps, path=profile)
+            files.append(profile)
     combined = pd.concat([s.table.assign(suite=s.suite, scenario=s.scenario, seed=s.seed, bound=s.bound,
                                          bound_kind=s.bound_kind) for s in sections], ignore_index=True)
     front = ["suite", "scenario", "seed"]
@@ -280,6 +388,14 @@ def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: b
     csv = folder / "comparison.csv"
     combined.to_csv(csv, index=False)
     files.append(csv)
+    solve_table, solve_records = _solve_table(results)
+    solve_figures: list[Path] = []
+    if solve_table is not None:
+        solve_table.to_csv(folder / "solves.csv", index=False)
+        files.append(folder / "solves.csv")
+        if figures:
+            solve_figures = _solution_figures(solve_records, folder)
+            files += solve_figures
 
     md = ["# optalloc report", "", f"Results store: `{results.path}`.", "",
           "Paired differences are to the reference on the same random futures; `crn_variance_ratio` is the "
@@ -300,8 +416,31 @@ def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: b
             md += [f"![{figure.stem}]({figure.name})", ""]
             encoded = base64.b64encode(figure.read_bytes()).decode()
             page.append(f'<img alt="{html.escape(figure.stem)}" src="data:image/png;base64,{encoded}">')
-    page.append("</body></html>")
+    # Marks, once the page has loaded, how many tables and decoded images it shows: what a browser check reads.
+    for path, title in sensitivity:
+        md += [f"## {title}", "", f"![{path.stem}]({path.name})", ""]
+        encoded = base64.b64encode(path.read_bytes()).decode()
+        page += [f"<h2>{html.escape(title)}</h2>", f'<img alt="{html.escape(path.stem)}" '
+                 f'src="data:image/png;base64,{encoded}">']
+    if profile is not None:
+        md += ["## Performance profiles", "", "The share of scenarios on which each policy's mean cost is within "
+               "tau % of the scenario's best bound.", "", f"![performance profiles]({profile.name})", ""]
+        encoded = base64.b64encode(profile.read_bytes()).decode()
+        page += ["<h2>Performance profiles</h2>", "<p>The share of scenarios on which each policy's mean cost is "
+                 "within tau % of the scenario's best bound.</p>",
+                 f'<img alt="performance profiles" src="data:image/png;base64,{encoded}">']
+    if solve_table is not None:
+        md += ["## Static instances", "", _markdown_table(solve_table), ""]
+        page += ["<h2>Static instances</h2>", _html_table(solve_table)]
+        for figure in solve_figures:
+            md += [f"![{figure.stem}]({figure.name})", ""]
+            encoded = base64.b64encode(figure.read_bytes()).decode()
+            page.append(f'<img alt="{html.escape(figure.stem)}" src="data:image/png;base64,{encoded}">')
+    page.append("<script>window.addEventListener('load', () => { const b = document.body; "
+                "b.dataset.tables = document.querySelectorAll('table').length; "
+                "b.dataset.images = [...document.images].filter(i => i.complete && i.naturalWidth > 0).length; });"
+                "</script></body></html>")
     for name, text in (("report.md", "\n".join(md)), ("report.html", "\n".join(page))):
         (folder / name).write_text(text + "\n")
         files.append(folder / name)
-    return Report(sections, files)
+    return Report(sections, files, solve_table)

@@ -13,6 +13,8 @@ and loses no finished cell. The tables::
     episodes   per episode of a cell: total cost and KPIs
     decisions  per solve of a cell's planner policy: kind, epoch, status,
                objective, bound, gap, seconds
+    solves     per static solve cell (a suite's ``[[solves]]``): the
+               instance's SolveRecord as JSON, its status and error
 
 A cell is stored under its *key* -- the SHA-256 of its identity (everything
 that determines its numbers: scenario, overrides, seed, episodes, policy,
@@ -106,6 +108,20 @@ CREATE TABLE IF NOT EXISTS episodes (
     total_cost REAL NOT NULL,
     kpis TEXT NOT NULL,
     PRIMARY KEY (key, code, episode)
+);
+CREATE TABLE IF NOT EXISTS solves (
+    key TEXT NOT NULL,
+    code TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs(run_id),
+    identity TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    record TEXT,
+    deps TEXT NOT NULL,
+    finished TEXT NOT NULL,
+    PRIMARY KEY (key, code)
 );
 CREATE TABLE IF NOT EXISTS decisions (
     key TEXT NOT NULL,
@@ -350,6 +366,24 @@ def _json_solves(solves: pd.DataFrame | None) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------- the store
+def _while_busy(step: Any) -> Any:
+    """``step()``, retried while another process holds the lock it needs (up to :data:`BUSY_TIMEOUT`).
+
+    SQLite's own busy timeout does not cover every statement: switching a new
+    file to write-ahead logging, or creating the tables while a second process
+    creates them too, can fail at once with "database is locked".
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -394,9 +428,9 @@ class ResultStore:
         with closing(connection):
             connection.row_factory = sqlite3.Row
             try:
-                connection.execute("PRAGMA journal_mode=WAL")
+                _while_busy(lambda: connection.execute("PRAGMA journal_mode=WAL"))
                 connection.execute("PRAGMA synchronous=NORMAL")
-                self._check_schema(connection)
+                _while_busy(lambda: self._check_schema(connection))
             except sqlite3.DatabaseError as exc:
                 raise ConfigurationError(f"{str(self.path)!r} is not an optalloc results store ({exc}).") from None
             if not write:
@@ -417,8 +451,13 @@ class ResultStore:
                 raise ConfigurationError(f"{str(self.path)!r} is an SQLite file of something else (tables "
                                          f"{sorted(tables)}), not an optalloc results store.")
             # One transaction: a second process creating the store at the same time sees all of it or none.
-            connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
-                                     f"('format', '{FORMAT}'), ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+            try:
+                connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                                         f"('format', '{FORMAT}'), ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+            except sqlite3.Error:
+                if connection.in_transaction:  # so that a retry can begin its own
+                    connection.execute("ROLLBACK")
+                raise
             return
         meta = dict(connection.execute("SELECT name, value FROM meta").fetchall())
         if meta.get("format") != FORMAT or meta.get("schema_version") != str(SCHEMA_VERSION):
@@ -514,6 +553,60 @@ class ResultStore:
             return False
         return True
 
+    def save_solve(self, identity: Mapping[str, Any], record: Any, *, deps: Mapping[str, str],
+                   status: CellStatus | str, error: str | None = None, suite: str = "",
+                   run_id: int | None = None) -> bool:
+        """Commit one static solve cell (its :class:`~optalloc.records.SolveRecord`, or None and an error).
+
+        Returns
+        -------
+        bool
+            Whether the cell is now in the store (a failed write warns and returns False).
+        """
+        key = cell_key(identity)
+        deps_text = _canonical(dict(deps))
+        code = hashlib.sha256(deps_text.encode()).hexdigest()[:KEY_LENGTH]
+        row = (key, code, run_id, _canonical(dict(identity)), str(suite), str(identity.get("solve", "")),
+               CellStatus(status).value, error, None if record is None else record.to_json(indent=None),
+               deps_text, _now())
+        try:
+            with self._connect(write=True) as db:
+                db.execute("DELETE FROM solves WHERE key = ? AND code = ?", (key, code))
+                db.execute(f"INSERT INTO solves VALUES ({', '.join('?' * len(row))})", row)
+        except (OSError, sqlite3.Error, ConfigurationError) as exc:
+            warnings.warn(f"Solve cell {identity.get('solve')!r} not kept in {str(self.path)!r} ({exc}); a re-run "
+                          "recomputes it.", StoreWarning, stacklevel=2)
+            return False
+        return True
+
+    def _current_solve(self, identity: Mapping[str, Any]) -> sqlite3.Row | None:
+        if not self.path.exists():
+            return None
+        with self._connect(write=False) as db:
+            rows = db.execute("SELECT * FROM solves WHERE key = ? AND status != ? ORDER BY finished DESC",
+                              (cell_key(identity), CellStatus.ERROR.value)).fetchall()
+        return next((r for r in rows if r["record"] is not None and _still_current(json.loads(r["deps"]))
+                     and r["identity"] == _canonical(dict(identity))), None)
+
+    def load_solve(self, identity: Mapping[str, Any]) -> Any:
+        """The stored :class:`~optalloc.records.SolveRecord` of a static solve cell computed by today's code, or None."""
+        from optalloc.records import SolveRecord
+
+        row = self._current_solve(identity)
+        if row is None:
+            return None
+        try:
+            return SolveRecord.from_dict(json.loads(row["record"]))
+        except Exception as exc:  # noqa: BLE001 - an unreadable row means: recompute
+            warnings.warn(f"Ignoring stored solve cell {identity.get('solve')!r} in {str(self.path)!r} ({exc}); "
+                          "it is recomputed.", StoreWarning, stacklevel=2)
+            return None
+
+    def solve_status(self, identity: Mapping[str, Any]) -> str:
+        """The status of the stored solve cell that :meth:`load_solve` returns."""
+        row = self._current_solve(identity)
+        return CellStatus.ERROR.value if row is None else str(row["status"])
+
     def load(self, identity: Mapping[str, Any]) -> PolicyRun | None:
         """The stored run of a cell computed by the code as it is now, or None.
 
@@ -562,12 +655,14 @@ class ResultStore:
             removed = db.execute("DELETE FROM cells").rowcount
             db.execute("DELETE FROM episodes")
             db.execute("DELETE FROM decisions")
+            removed += db.execute("DELETE FROM solves").rowcount
         return int(removed)
 
     # -------------------------------------------------------------- tables
     def table(self, name: str) -> pd.DataFrame:
-        """A whole table as a DataFrame (``runs``, ``cells`` without its array blobs, ``episodes``, ``decisions``)."""
-        allowed = ("runs", "cells", "episodes", "decisions")
+        """A whole table as a DataFrame (``runs``, ``cells`` without its array blobs, ``episodes``, ``decisions``,
+        ``solves``)."""
+        allowed = ("runs", "cells", "episodes", "decisions", "solves")
         if name not in allowed:
             raise ConfigurationError(f"The store has tables {list(allowed)}; got {name!r}.")
         with self._connect(write=False) as db:

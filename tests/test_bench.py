@@ -165,3 +165,126 @@ id = "dp"
     expected = [brute_force_optimum(oa.make_scenario("toy/walk-v0", horizon=h)) for h in (3, 6)]
     np.testing.assert_allclose(summary["bound"], expected, rtol=1e-12)
     assert expected[1] > expected[0]
+
+
+ACROSS = """
+name = "across"
+episodes = 30
+reference = "dp"
+[[scenarios]]
+id = "beds/seed002-v0"
+overrides = {horizon = 3}
+[[scenarios]]
+id = "scanners/gocgun-1scanner-v0"
+episodes = 12
+[[policies]]
+id = "dp"
+[[policies]]
+id = "rigid"
+params = {train_episodes = 10}
+[[policies]]
+id = "fcfs"
+[[policies]]
+id = "greedy"
+[[policies]]
+id = "hindsight"
+scenarios = ["beds/seed002-v0"]
+"""
+
+
+def test_a_suite_across_families_restricts_entries_and_counts_episodes_per_scenario(tmp_path):
+    path = tmp_path / "across.toml"
+    path.write_text(ACROSS)
+    with pytest.warns(oa.exceptions.OptallocWarning) as caught:
+        result = run_suite(load_suite(path), workers=1, progress=False)
+    # One note for the pairs the tags refuse (none for the entry the suite keeps off a scenario).
+    assert len(caught) == 1
+    note = str(caught[0].message)
+    assert note.startswith("Suite 'across': 3 (scenario, policy) pairs are left out") and "hindsight" not in note
+    assert "fcfs, greedy on beds/seed002-v0" in note and "rigid on scanners/gocgun-1scanner-v0" in note
+    cells = sorted(zip(result.summary["scenario"], result.summary["policy"], strict=True))
+    assert cells == [('beds/seed002-v0 {"horizon": 3}', "dp"), ('beds/seed002-v0 {"horizon": 3}', "hindsight"),
+                     ('beds/seed002-v0 {"horizon": 3}', "rigid"), ("scanners/gocgun-1scanner-v0", "dp"),
+                     ("scanners/gocgun-1scanner-v0", "fcfs"), ("scanners/gocgun-1scanner-v0", "greedy")]
+    episodes = result.episodes.groupby("scenario")["episode"].nunique().to_dict()
+    assert episodes == {'beds/seed002-v0 {"horizon": 3}': 30, "scanners/gocgun-1scanner-v0": 12}
+    assert set(result.records.loc[result.records["policy"] == "fcfs", "episodes"]) == {12}
+    with pytest.warns(oa.exceptions.OptallocWarning):
+        five = run_suite(load_suite(path), episodes=5, workers=1, progress=False)
+    assert five.episodes.groupby("scenario")["episode"].nunique().tolist() == [5, 5]  # the caller's count wins
+
+
+@pytest.mark.parametrize(("change", "pattern"), [
+    (('scenarios = ["beds/seed002-v0"]', 'scenarios = ["beds/seed02-v0"]'),
+     r"'scenarios' of policy 'hindsight' must name scenario ids of the suite .* did you mean 'beds/seed002-v0'"),
+    (('scenarios = ["beds/seed002-v0"]', 'scenarios = "beds/seed002-v0"'), "must be a list of scenario ids"),
+    (("episodes = 12", "episodes = 0"), "'episodes' of scenario 'scanners/gocgun-1scanner-v0' must be a positive"),
+    (('[[policies]]\nid = "dp"', '[[policies]]\nid = "dp"\nscenarios = ["beds/seed002-v0"]'),
+     "the reference policy 'dp' is kept off scenario scanners/gocgun-1scanner-v0"),
+])
+def test_bad_restrictions_and_episode_counts_are_named(tmp_path, change, pattern):
+    path = tmp_path / "across.toml"
+    path.write_text(ACROSS.replace(*change))
+    with pytest.raises(ConfigurationError, match=pattern):
+        run_suite(load_suite(path), workers=1, progress=False)
+
+
+SWEEP = """
+name = "sweep"
+episodes = 20
+[[sweeps]]
+scenario = "beds/stochastic-v0"
+parameter = "surge_probability"
+values = [0.0, 0.2]
+overrides = {horizon = 3}
+[[policies]]
+id = "rigid"
+params = {k = 2}
+"""
+
+
+def test_a_sweep_is_one_scenario_per_value_on_the_same_seeds(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP)
+    suite = load_suite(path)
+    assert [(e.id, e.overrides, e.sweep) for e in suite.scenarios] == [
+        ("beds/stochastic-v0", {"horizon": 3, "surge_probability": 0.0}, "surge_probability"),
+        ("beds/stochastic-v0", {"horizon": 3, "surge_probability": 0.2}, "surge_probability")]
+    result = run_suite(suite, workers=1, progress=False)
+    costs = [result.episodes.loc[result.episodes["scenario"] == label, "total_cost"].to_numpy()
+             for label in dict.fromkeys(result.episodes["scenario"])]
+    # Common futures: the same beds every year, so no episode can cost more without surges than with them.
+    assert len(costs) == 2 and np.all(costs[0] <= costs[1] + 1e-6) and np.any(costs[0] < costs[1])
+
+
+@pytest.mark.parametrize(("change", "pattern"), [
+    (("values = [0.0, 0.2]", "values = [0.2]"), "at least two distinct values"),
+    (('parameter = "surge_probability"', 'parameter = "surge_probabilty"'), "surge_probabilty"),
+    (("overrides = {horizon = 3}", "overrides = {surge_probability = 0.1}"), "without the swept"),
+    (("[[sweeps]]", "[[sweeps]]\nsteps = 3"), r"unknown key 'steps' in \[\[sweeps\]\]"),
+])
+def test_bad_sweeps_are_named(tmp_path, change, pattern):
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.replace(*change))
+    with pytest.raises((ConfigurationError, UnknownIdError), match=pattern):
+        load_suite(path)
+
+
+def test_target_halfwidth_doubles_episodes_until_the_paired_cis_are_narrow_enough(tmp_path):
+    from optalloc.bench import run_to_halfwidth
+
+    path = tmp_path / "hw.toml"
+    path.write_text('name = "hw"\nepisodes = 25\nreference = "dp"\n[[scenarios]]\nid = "scanners/gocgun-1scanner-v0"\n'
+                    '[[policies]]\nid = "dp"\n[[policies]]\nid = "fcfs"\n[[policies]]\nid = "greedy"\n')
+    suite = load_suite(path)
+    result, rounds = run_to_halfwidth(suite, 0.2, workers=1, progress=False, store=tmp_path / "hw.db")
+    assert list(rounds["episodes"]) == [25 * 2**k for k in range(len(rounds))] and len(rounds) > 1
+    assert list(rounds["met"]) == [False] * (len(rounds) - 1) + [True]
+    widest = result.summary.loc[result.summary["policy"] != "dp", "diff_ci95"].max()
+    assert widest <= 0.2 and widest == pytest.approx(rounds["halfwidth"].iloc[-1])
+    assert result.episodes["episode"].nunique() == rounds["episodes"].iloc[-1]
+    # A cap: the rounds stop there, and the table says the target was not met.
+    _, capped = run_to_halfwidth(suite, 1e-6, max_episodes=60, workers=1, progress=False, store=tmp_path / "hw.db")
+    assert list(capped["episodes"]) == [25, 50, 60] and not capped["met"].iloc[-1]
+    with pytest.raises(ConfigurationError, match="positive number"):
+        run_to_halfwidth(suite, -1.0, workers=1, progress=False)

@@ -74,3 +74,64 @@ def test_bench_report_writes_markdown_html_and_csv(tmp_path, capsys):
 def test_bench_report_of_no_store_is_a_clear_error(tmp_path, capsys):
     assert main(["bench", "report", str(tmp_path / "missing.db")]) == 2
     assert "There is no results store at" in capsys.readouterr().err
+
+
+SOLVES = """
+name = "withsolves"
+episodes = 10
+[[scenarios]]
+id = "beds/seed002-v0"
+overrides = {horizon = 3}
+[[policies]]
+id = "rigid"
+params = {train_episodes = 10}
+[[solves]]
+instance = "staff/instance1"
+time_limit = 60
+"""
+
+
+def test_static_solve_cells_run_resume_and_are_reported(tmp_path, capsys):
+    pytest.importorskip("pyomo")
+    suite_file = tmp_path / "s.toml"
+    suite_file.write_text(SOLVES)
+    suite = load_suite(suite_file)
+    assert [(e.instance, e.time_limit, e.gap) for e in suite.solves] == [("staff/instance1", 60.0, None)]
+    first = run_suite(suite, workers=1, progress=False, store=tmp_path / "s.db")
+    assert list(first.solves["instance"]) == ["staff/instance1"]
+    assert first.solves["status"].iloc[0] == "optimal" and first.solves["objective"].iloc[0] == 607  # published
+    again = run_suite(suite, workers=1, progress=False, store=tmp_path / "s.db")
+    assert again.resumed == 2  # the policy cell and the solve cell
+    pd.testing.assert_frame_equal(first.solves, again.solves)
+    assert main(["bench", "report", str(tmp_path / "s.db"), "--out", str(tmp_path / "rep")]) == 0
+    assert "static instances" in capsys.readouterr().out
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<h2>Static instances</h2>" in page and page.count('src="data:image/png;base64,') == 2  # + roster chart
+    assert (tmp_path / "rep" / "staff_instance1.png").stat().st_size > 5_000
+
+
+def test_a_solve_cell_of_an_unknown_instance_is_refused_on_load(tmp_path):
+    from optalloc.exceptions import ConfigurationError
+
+    suite_file = tmp_path / "s.toml"
+    suite_file.write_text(SOLVES.replace("staff/instance1", "staff/instanse1"))
+    with pytest.raises(ConfigurationError, match=r"\[\[solves\]\] entry 1: .*instanse1"):
+        load_suite(suite_file)
+    suite_file.write_text(SOLVES.replace("time_limit = 60", "time_limit = -5"))
+    with pytest.raises(ConfigurationError, match="time_limit"):
+        load_suite(suite_file)
+
+
+def test_a_sweep_gets_a_sensitivity_figure(tmp_path):
+    suite_file = tmp_path / "sweep.toml"
+    suite_file.write_text('name = "sw"\nepisodes = 20\nreference = "dp"\n[[sweeps]]\nscenario = "beds/stochastic-v0"\n'
+                          'parameter = "surge_probability"\nvalues = [0.0, 0.1, 0.3]\noverrides = {horizon = 3}\n'
+                          '[[policies]]\nid = "dp"\n[[policies]]\nid = "rigid"\nparams = {train_episodes = 10}\n')
+    run_suite(load_suite(suite_file), workers=1, progress=False, store=tmp_path / "sw.db")
+    from optalloc.report import write_report
+
+    report = write_report(tmp_path / "sw.db", tmp_path / "rep")
+    assert [s.sweep[1:] for s in report.sections] == [("surge_probability", v) for v in (0.0, 0.1, 0.3)]
+    figures = [f.name for f in report.files if f.name.startswith("sensitivity-")]
+    assert figures == ["sensitivity-sw-beds_stochastic-v0_horizon_3-surge_probability-seed0.png"]
+    assert "sensitivity to surge_probability" in (tmp_path / "rep" / "report.md").read_text()
