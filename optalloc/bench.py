@@ -41,6 +41,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -532,6 +533,22 @@ def _stop_pool(pool: Any) -> None:
         manager.join()
 
 
+def _run_alone(task: _Task) -> Any:
+    """One task in a pool of its own; the outcome of a failed cell if its worker dies."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    function, args, label = task
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=_init_worker)
+    try:
+        return pool.submit(function, *args).result()
+    except BrokenProcessPool:
+        return _lost(function, f"the worker process running {label} died (killed, out of memory, or a crash in "
+                               "compiled code); the other cells ran on")
+    finally:
+        pool.shutdown(wait=True)
+
+
 def _run_on_pool(tasks: Mapping[Any, _Task], workers: int, finish: Callable[[Any, Any], None], bar: Any) -> None:
     """Run tasks on a spawn process pool; ``finish(key, outcome)`` is called here, in the parent, as each completes.
 
@@ -552,12 +569,28 @@ def _run_on_pool(tasks: Mapping[Any, _Task], workers: int, finish: Callable[[Any
         with _sigint_deferred():
             for key, (function, args, _label) in tasks.items():
                 futures[pool.submit(function, *args)] = key
+        broken = False
         for future in as_completed(futures):
             key = futures[future]
-            finish(key, future.result())
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:  # a worker died (killed, out of memory, a crash in compiled code)
+                broken = True
+                break
+            finish(key, outcome)
             finished.add(key)
             bar.set_postfix_str(f"done {tasks[key][2]}")
             bar.update()
+        if broken:
+            _stop_pool(pool)
+            # Every unfinished task of a broken pool fails with it: each runs again alone, so that
+            # only the one that kills its worker is recorded as failed.
+            for key in [k for k in tasks if k not in finished]:
+                finish(key, _run_alone(tasks[key]))
+                finished.add(key)
+                bar.set_postfix_str(f"done {tasks[key][2]}")
+                bar.update()
+            return
     except BaseException:
         with _sigint_deferred():  # a second Ctrl-C must not break off the clean-up and leave workers running
             for future, key in futures.items():
@@ -903,8 +936,13 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     kept = 0
     run_id: int | None = None
 
+    bars: list[Any] = []  # the progress bar, once it exists: its title counts the failures
+
     def finish(key: Any, outcome: CellOutcome | SolveOutcome) -> None:
         nonlocal kept
+        if outcome.status is CellStatus.ERROR and bars:
+            n_failed = len(failed) + sum(o.record is None for o in solved.values()) + 1
+            bars[0].set_description(f"suite {suite.name} ({n_failed} failed)")
         if isinstance(outcome, SolveOutcome):
             solved[key] = outcome
             if results is not None:
@@ -946,6 +984,7 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         n_workers = min(os.cpu_count() or 1, len(tasks)) if workers is None else workers
         with tqdm(total=n_total, initial=resumed, desc=f"suite {suite.name}", unit="cell", leave=False,
                   disable=not progress) as bar:
+            bars.append(bar)
             if executor == "dask" and tasks:
                 _run_on_dask(tasks, address, workers, finish, bar)
             elif n_workers <= 1 or not tasks:

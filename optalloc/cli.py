@@ -366,6 +366,10 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     store = Path(args.store)
     out = Path(args.out) if args.out else store.with_name(store.stem + "-report")
     report = write_report(store, out, figures=not args.no_plots)
+    from optalloc.store import ResultStore
+
+    # Every table of the store beside the report, for other tools.
+    report.files += ResultStore(store).export(out / "tables", fmt="parquet" if args.parquet else "csv")
     for section in report.sections:
         print(f"\n{section.suite}: {section.scenario} (seed {section.seed}); bound: "
               f"{'none' if section.bound is None else f'{section.bound:,.6g}'} ({section.bound_kind})")
@@ -687,13 +691,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tabulate every suite, scenario and seed of a results store: mean cost ± 95% CI, the paired "
                     "difference to the reference with its CI, the variance common random numbers saved, "
                     "Holm-adjusted paired t-tests ('not distinguishable' when the adjusted p >= 0.05), the gap "
-                    "to the best bound (certified for an exact DP optimum, estimated for a hindsight mean), fit "
+                    "to the best bound (certified for an exact DP optimum or an ALP lower bound, estimated for a hindsight "
+                    "mean), fit "
                     "and act seconds and each cell's status. Writes report.md, a self-contained report.html, "
                     "comparison.csv and PNG figures.",
     )
     p.add_argument("store", help="results store of 'bench run', e.g. results/beds.db")
     p.add_argument("--out", metavar="DIR", help="report folder (default: <store stem>-report beside the store)")
     p.add_argument("--no-plots", action="store_true", help="do not draw the figures")
+    p.add_argument("--parquet", action="store_true",
+                   help="export the store's tables (runs, cells, episodes, decisions, solves) to <out>/tables/ as "
+                        "Parquet (needs pyarrow) instead of CSV")
     p.set_defaults(func=cmd_bench_report)
     return parser
 

@@ -155,6 +155,9 @@ class PolicyRun:
     """Whether the policy is exact (its tags): the default reference of paired differences."""
     solves: pd.DataFrame | None = None
     """The policy's solve log (``solve_table()`` of planner policies: kind, epoch, status, ...), else None."""
+    bound: float | None = None
+    """A lower bound on the optimal expected cost the policy proved on this scenario (``bound_``, e.g. an
+    approximate LP's), else None."""
 
 
 def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, fit_seed: int | None = None) -> PolicyRun:
@@ -171,9 +174,11 @@ def run_policy(name: str, policy: Policy, scenario: Scenario, noise: Noise, *, f
     if policy.exact and getattr(policy, "expected_cost_", None) is not None and policy.scenario_spec_ == scenario.spec():
         optimum = float(policy.expected_cost_)
     solve_table = getattr(policy, "solve_table", None)
+    bound = getattr(policy, "bound_", None) if policy.scenario_spec_ == scenario.spec() else None
     return PolicyRun(name, policy.tags.method, policy.information, fit_seconds, trajectory, optimum,
                      getattr(policy, "learning_curve_", None), spec_label(policy.scenario_spec_) if note else "",
-                     policy.exact, solve_table() if callable(solve_table) else None)
+                     policy.exact, solve_table() if callable(solve_table) else None,
+                     None if bound is None else float(bound))
 
 
 class SummaryFrame(pd.DataFrame):
@@ -454,13 +459,18 @@ def _best_bound(runs: Mapping[str, PolicyRun]) -> tuple[float | None, str]:
     """The tightest available lower bound on the optimal expected cost.
 
     An exact policy's optimal expected cost (the DP optimum) is the optimum
-    itself; otherwise the hindsight mean, a lower bound in expectation.
+    itself; otherwise the larger of the lower bounds policies proved (an
+    approximate LP's ``bound_``) and the hindsight mean, a lower bound in
+    expectation.
     """
     for name, run in runs.items():
         if run.optimum is not None:
             return run.optimum, f"exact optimum ({name})"
+    candidates = [(run.bound, f"lower bound ({name})") for name, run in runs.items() if run.bound is not None]
     oracles = [name for name, run in runs.items() if run.information == "oracle"]
     if oracles:
         best = max(oracles, key=lambda n: runs[n].trajectory.total_cost.mean())
-        return float(runs[best].trajectory.total_cost.mean()), f"hindsight mean ({best})"
+        candidates.append((float(runs[best].trajectory.total_cost.mean()), f"hindsight mean ({best})"))
+    if candidates:  # the tightest: the largest lower bound
+        return max(candidates, key=lambda c: c[0])
     return None, "none"

@@ -295,7 +295,7 @@ class CellRecord(_Record):
     bound : float or None
         Best bound of the (scenario, seed) cell [cost unit]; None: none.
     bound_kind : str
-        What the bound is (``"exact optimum (dp)"``, ``"hindsight mean (...)"``, ``"none"``).
+        What the bound is (``"exact optimum (dp)"``, ``"lower bound (alp)"``, ``"hindsight mean (...)"``, ``"none"``).
     gap_to_bound_pct : float or None
         ``100 (mean_cost - bound) / |bound|`` [%].
     fit_s, act_s : float

@@ -7,8 +7,9 @@ the difference had the policies been run on independent paths, over the
 variance of the paired difference), a Holm-adjusted paired t-test of each
 policy against the reference (``not distinguishable`` when the adjusted
 p-value is 0.05 or more), the gap to the best bound -- *certified* for an
-exact DP optimum, *estimated* for a hindsight mean (a bound in expectation,
-itself a sample mean) -- the fit and act seconds and the cell's status.
+exact DP optimum or a lower bound a policy proved (an approximate LP's),
+*estimated* for a hindsight mean (a bound in expectation, itself a sample
+mean) -- the fit, solve and act seconds and the cell's status.
 
 The HTML page embeds its figures (base64 PNG), so it can be mailed or
 archived as one file.
@@ -97,7 +98,8 @@ def comparison_table(runs: dict[str, Any], scenario: str, seed: int, reference: 
     -------
     table : DataFrame
         ``policy, method, status, mean_cost, ci95, diff, diff_ci95, crn_variance_ratio, p_holm,
-        verdict, gap_to_bound_pct, fit_s, act_s``.
+        verdict, gap_to_bound_pct, fit_s, solve_s, act_s`` (``solve_s``: the seconds of the policy's
+        solver calls, within fit and act; NaN for a policy that solves none).
     bound : float or None
     bound_kind : str
         What the bound is, with ``certified`` or ``estimated``.
@@ -121,6 +123,8 @@ def comparison_table(runs: dict[str, Any], scenario: str, seed: int, reference: 
                      "mean_cost": mean,
                      "ci95": ci, "diff": d_mean, "diff_ci95": d_ci, "crn_variance_ratio": ratio,
                      "gap_to_bound_pct": row["gap_to_bound_pct"], "fit_s": run.fit_seconds,
+                     # HiGHS's share of fit + act, for the policies that solve programs.
+                     "solve_s": math.nan if run.solves is None or run.solves.empty else float(run.solves["seconds"].sum()),
                      "act_s": run.trajectory.act_seconds})
     adjusted = holm(p_values)
     for row, p in zip(rows, adjusted, strict=True):  # the verdict of a bound is "bound": it is no policy
@@ -129,10 +133,11 @@ def comparison_table(runs: dict[str, Any], scenario: str, seed: int, reference: 
                           "n/a" if math.isnan(p) else
                           "not distinguishable" if p >= ALPHA else "worse" if row["diff"] > 0 else "better")
     table = pd.DataFrame(rows)[["policy", "method", "status", "mean_cost", "ci95", "diff", "diff_ci95",
-                                "crn_variance_ratio", "p_holm", "verdict", "gap_to_bound_pct", "fit_s", "act_s"]]
+                                "crn_variance_ratio", "p_holm", "verdict", "gap_to_bound_pct", "fit_s", "solve_s", "act_s"]]
     kind = result.bound_kind
     if result.bound is not None:
-        kind += "; certified" if kind.startswith("exact") else "; estimated (a sample mean of a bound)"
+        certified = kind.startswith(("exact", "lower bound"))  # proved by a solve, not a sample mean
+        kind += "; certified" if certified else "; estimated (a sample mean of a bound)"
     table.attrs["reference"] = reference
     return table, result.bound, kind
 
@@ -154,6 +159,8 @@ class Section:
     """``(scenario id + fixed overrides, parameter, value)`` when the section is a point of a sensitivity sweep."""
     tags: Any = None
     """The scenario's :class:`~optalloc.tags.ScenarioTags` (cost unit and scale of the figures)."""
+    identity: dict[str, Any] = field(default_factory=dict)
+    """The identity of the section's exact policy's cell (scenario, overrides, policy id, params); {} without one."""
     figures: list[Path] = field(default_factory=list)
 
 
@@ -233,18 +240,20 @@ def _sections(store: ResultStore) -> list[Section]:
         groups.setdefault((row["suite"], label, int(identity["seed"])), []).append((identity, row["key"], row))
     sections = []
     for (suite, label, seed), members in sorted(groups.items()):
-        runs, statuses = {}, {}
+        runs, statuses, exact = {}, {}, {}
         order = orders.get(suite, [])
 
         def position(member: tuple[Any, ...], order: list[str] = order) -> tuple[int, str]:
             name = member[0].get("name", "")  # the suite's order, then by name
             return (order.index(name) if name in order else len(order), name)
 
-        for _identity, _key, row in sorted(members, key=position):
+        for identity, _key, row in sorted(members, key=position):
             run = store.load_row(row["key"], row["code"])
             if run is not None:
                 runs[run.name] = run
                 statuses[run.name] = row["status"]
+                if run.exact and not exact:
+                    exact = identity
         lengths = {len(r.trajectory.total_cost) for r in runs.values()}
         if not runs or len(lengths) != 1:
             continue  # cells of different episode counts are not on the same paths
@@ -259,8 +268,30 @@ def _sections(store: ResultStore) -> list[Section]:
         curves = {n: r.learning_curve for n, r in runs.items()
                   if r.learning_curve is not None and "eval_cost" in r.learning_curve}
         sections.append(Section(suite, label, seed, table, bound, kind, episodes, curves,
-                                sweeps.get((suite, label)), tags))
+                                sweeps.get((suite, label)), tags, exact))
     return sections
+
+
+def _structure_figures(section: Section, folder: Path) -> list[Path]:
+    """The scenario's figures of its exact policy's structure (e.g. the scanner decision heatmaps), if it draws any.
+
+    The exact policy is fitted again here (a store keeps its costs, not the policy); scenarios that draw
+    no such figure cost nothing.
+    """
+    from optalloc.registry import make_policy
+    from optalloc.scenario import Scenario
+
+    identity = section.identity
+    if not identity:
+        return []
+    try:
+        scenario = make_scenario(identity["scenario"], **identity.get("overrides", {}))
+    except OptallocError:
+        return []
+    if type(scenario).policy_figures is Scenario.policy_figures:
+        return []
+    policy = make_policy(identity["policy"], **identity.get("params", {})).fit(scenario, seed=identity.get("seed"))
+    return [Path(p) for p in scenario.policy_figures(policy, folder)]
 
 
 def _sensitivity_figures(sections: list[Section], folder: Path) -> list[tuple[Path, str]]:
@@ -364,9 +395,10 @@ def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: b
             plot_cost_distributions(section.episodes, title=f"{section.scenario} (seed {section.seed})", path=path,
                                     **extra)
             section.figures.append(path)
+            section.figures += _structure_figures(section, folder)
             if section.curves:
                 path = folder / f"learning-{stem}.png"
-                optimum = section.bound if section.bound_kind.endswith("certified") else None
+                optimum = section.bound if section.bound_kind.startswith("exact") else None
                 plot_learning_curves(section.curves, optimum, title=f"learning curves: {section.scenario}",
                                      path=path, **extra)
                 section.figures.append(path)

@@ -273,6 +273,15 @@ class Scenario(ABC):
             return ActionTable(tuple(f"a{i}" for i in range(np.asarray(space.nvec).size)))
         return ActionTable.index(int(space.n))
 
+    def policy_figures(self, policy: Any, folder: Any) -> list[Any]:
+        """Figures of the structure of a policy fitted on this scenario, written to ``folder`` (PNG paths).
+
+        A family draws what its readers look for in a policy (the scanner
+        family: who gets a free scanner, by queue lengths); the report draws
+        them for the exact optimum. The default draws none.
+        """
+        return []
+
     def tabular_model(self) -> TabularModel:
         """The exact tabular MDP (capability ``tabular_model``), built lazily stage by stage."""
         raise UnsupportedScenarioError(f"Scenario {self.id!r} of family {self.family!r} has no exact tabular model.")

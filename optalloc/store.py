@@ -340,7 +340,8 @@ def _run_of(row: sqlite3.Row) -> PolicyRun:
             raise _UnusableCell(f"{key!r} is {row[key]!r}, not a string")
     return PolicyRun(row["name"], row["method"], row["information"], _number(row["fit_seconds"], "fit_seconds"),
                      trajectory, _number(row["optimum"], "optimum", optional=True), curve,
-                     fitted_on=str(fields.get("fitted_on", "")), exact=bool(row["exact"]), solves=solves)
+                     fitted_on=str(fields.get("fitted_on", "")), exact=bool(row["exact"]), solves=solves,
+                     bound=_number(fields.get("bound"), "bound", optional=True))
 
 
 def _solves_rows(solves: pd.DataFrame | None) -> list[tuple[Any, ...]]:
@@ -521,7 +522,7 @@ class ResultStore:
             decisions: list[tuple[Any, ...]] = []
             if run is not None:
                 arrays, fields = _arrays_of(run)
-                fields |= {"fitted_on": run.fitted_on, "solves": _json_solves(run.solves)}
+                fields |= {"fitted_on": run.fitted_on, "solves": _json_solves(run.solves), "bound": run.bound}
                 buffer = io.BytesIO()
                 np.savez(buffer, **arrays)
                 data = buffer.getvalue()
@@ -669,6 +670,44 @@ class ResultStore:
             columns = [r["name"] for r in db.execute(f"PRAGMA table_info({name})")]
             shown = [c for c in columns if c != "arrays"]
             return pd.read_sql_query(f"SELECT {', '.join(shown)} FROM {name}", db)
+
+    def export(self, folder: str | Path, *, fmt: str = "csv") -> list[Path]:
+        """Write every table (the cells without their array blobs) to ``folder`` as ``<table>.csv`` or ``.parquet``.
+
+        Parameters
+        ----------
+        folder : path
+            Created if needed.
+        fmt : {"csv", "parquet"}
+            Parquet needs pyarrow (``pip install pyarrow``).
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        from optalloc.exceptions import DependencyNotInstalled
+
+        if fmt not in ("csv", "parquet"):
+            raise ConfigurationError(f"The export format must be 'csv' or 'parquet'. Got {fmt!r} instead.")
+        if fmt == "parquet":
+            try:
+                import pyarrow  # noqa: F401 - pandas writes Parquet through it
+            except ImportError:
+                raise DependencyNotInstalled("Parquet export needs pyarrow: pip install pyarrow "
+                                             "(or export as CSV).") from None
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in ("runs", "cells", "episodes", "decisions", "solves"):
+            frame = self.table(name)
+            path = out / f"{name}.{fmt}"
+            if fmt == "csv":
+                frame.to_csv(path, index=False)
+            else:
+                frame.to_parquet(path, index=False)
+            written.append(path)
+        return written
 
     def integrity(self) -> str:
         """SQLite's own ``integrity_check`` of the file (``"ok"`` when sound)."""

@@ -6,6 +6,8 @@ registered here for each test, and in spawned workers through an entry point.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -288,3 +290,33 @@ def test_target_halfwidth_doubles_episodes_until_the_paired_cis_are_narrow_enoug
     assert list(capped["episodes"]) == [25, 50, 60] and not capped["met"].iloc[-1]
     with pytest.raises(ConfigurationError, match="positive number"):
         run_to_halfwidth(suite, -1.0, workers=1, progress=False)
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "suites").rglob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_suite_loads_and_its_reference_takes_every_scenario(path):
+    import warnings
+
+    from optalloc import bench
+    from optalloc.registry import make_scenario
+
+    suite = load_suite(path)
+    built = [make_scenario(sc.id, **sc.overrides) for sc in suite.scenarios]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", oa.exceptions.OptallocWarning)  # pairs a suite across families leaves out
+        takes = bench._accepted_pairs(suite, built)
+    assert {i for i, _ in takes} == set(range(len(suite.scenarios)))
+
+
+def test_a_worker_that_dies_fails_its_own_cell_only(tmp_path, toy_in_workers):
+    path = tmp_path / "crash.toml"
+    path.write_text('name = "crash"\nepisodes = 6\nseeds = [0, 1, 2]\n[[scenarios]]\nid = "toy/walk-v0"\n'
+                    'overrides = {horizon = 4}\n[[policies]]\nid = "dp"\n[[policies]]\nid = "toy-crash"\n')
+    result = run_suite(load_suite(path), workers=2, progress=False, store=tmp_path / "crash.db")
+    assert list(result.failures[["seed", "policy", "status"]].itertuples(index=False, name=None)) == \
+        [(1, "toy-crash", "error")]
+    assert "worker process" in result.failures["error"].iloc[0]
+    assert sorted(zip(result.summary["seed"], result.summary["policy"], strict=True)) == [
+        (0, "dp"), (0, "toy-crash"), (1, "dp"), (2, "dp"), (2, "toy-crash")]

@@ -135,3 +135,58 @@ def test_a_sweep_gets_a_sensitivity_figure(tmp_path):
     figures = [f.name for f in report.files if f.name.startswith("sensitivity-")]
     assert figures == ["sensitivity-sw-beds_stochastic-v0_horizon_3-surge_probability-seed0.png"]
     assert "sensitivity to surge_probability" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_the_store_exports_its_tables(tmp_path):
+    (tmp_path / "r.toml").write_text(SUITE)
+    run_suite(load_suite(tmp_path / "r.toml"), workers=1, progress=False, store=tmp_path / "r.db")
+    from optalloc.store import ResultStore
+
+    store = ResultStore(tmp_path / "r.db")
+    files = store.export(tmp_path / "csv")
+    assert [f.name for f in files] == ["runs.csv", "cells.csv", "episodes.csv", "decisions.csv", "solves.csv"]
+    episodes = pd.read_csv(tmp_path / "csv" / "episodes.csv")
+    assert len(episodes) == 3 * 60 and "arrays" not in pd.read_csv(tmp_path / "csv" / "cells.csv").columns
+    pytest.importorskip("pyarrow")
+    store.export(tmp_path / "pq", fmt="parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "pq" / "episodes.parquet"), store.table("episodes"))
+
+
+def test_the_report_draws_the_scanner_policy_heatmaps_and_solver_time(tmp_path):
+    pytest.importorskip("pyomo")
+    (tmp_path / "s.toml").write_text('name = "sc"\nepisodes = 20\nreference = "dp"\n[[scenarios]]\n'
+                                     'id = "scanners/gocgun-1scanner-v0"\n[[policies]]\nid = "dp"\n'
+                                     '[[policies]]\nid = "milp-rolling"\n[[policies]]\nid = "fcfs"\n')
+    run_suite(load_suite(tmp_path / "s.toml"), workers=1, progress=False, store=tmp_path / "s.db")
+    from optalloc.report import write_report
+
+    report = write_report(tmp_path / "s.db", tmp_path / "rep")
+    heatmaps = [f.name for f in report.sections[0].figures if f.name.startswith("policy-")]
+    assert heatmaps == [f"policy-scanners_gocgun-1scanner-v0-slot{k}.png" for k in (1, 11, 20)]
+    rows = report.sections[0].table.set_index("policy")
+    assert rows.loc["milp-rolling", "solve_s"] > 0 and np.isnan(rows.loc["fcfs", "solve_s"])
+    assert rows.loc["milp-rolling", "status"] == "optimal"
+
+
+def test_a_proved_lower_bound_is_the_bound_when_it_is_the_tightest(tmp_path):
+    pytest.importorskip("pyomo")
+    (tmp_path / "s.toml").write_text('name = "alp"\nepisodes = 200\n[[scenarios]]\nid = "scanners/gocgun-1scanner-v0"\n'
+                                     '[[policies]]\nid = "fcfs"\n[[policies]]\nid = "alp"\n[[policies]]\n'
+                                     'id = "hindsight"\n')
+    result = run_suite(load_suite(tmp_path / "s.toml"), workers=1, progress=False, store=tmp_path / "s.db")
+    alp = oa_make("alp", "scanners/gocgun-1scanner-v0")
+    hindsight = result.summary.loc[result.summary["policy"] == "hindsight", "mean_cost"].iloc[0]
+    bound, kind = result.summary["bound"].iloc[0], result.summary["bound_kind"].iloc[0]
+    assert bound == pytest.approx(max(alp.bound_, hindsight))
+    assert kind == ("lower bound (alp)" if alp.bound_ > hindsight else "hindsight mean (hindsight)")
+    from optalloc.report import write_report
+
+    section = write_report(tmp_path / "s.db", tmp_path / "rep", figures=False).sections[0]
+    assert section.bound == pytest.approx(bound)
+    assert section.bound_kind.endswith("certified" if kind.startswith("lower") else "estimated (a sample mean of a bound)")
+
+
+def oa_make(policy_id, scenario_id):
+    import optalloc as oa
+
+    return oa.make_policy(policy_id).fit(oa.make_scenario(scenario_id), seed=0)

@@ -108,10 +108,26 @@ class FixedHelpersPolicy(Policy):
         return np.tile(np.asarray(self.helpers, dtype=np.int64), (len(observations), 1))
 
 
+class CrashingPolicy(TowardPolicy):
+    """:class:`TowardPolicy` whose ``fit`` kills its own process on seed ``crash_seed``: a worker that dies."""
+
+    def __init__(self, cell: int | None = 0, train_episodes: int = 20, crash_seed: int = 1) -> None:
+        super().__init__(cell=cell, train_episodes=train_episodes)
+        self.crash_seed = crash_seed
+
+    def _fit(self, scenario: Scenario, seed: int | None) -> None:
+        if seed == self.crash_seed:
+            import os
+
+            os._exit(70)  # no exception, no clean-up: as the out-of-memory killer ends a process
+        super()._fit(scenario, seed)
+
+
 #: Registry entries of the policies above (not registered by the toy family).
 SPECS = (
     PolicySpec("toy-toward", "toy_family.simple_policies:TowardPolicy", "Walk to a fixed or grid-searched cell"),
     PolicySpec("toy-helpers", "toy_family.simple_policies:FixedHelpersPolicy", "The same helpers every shift"),
+    PolicySpec("toy-crash", "toy_family.simple_policies:CrashingPolicy", "Kills its process when fitted on seed 1"),
 )
 
 

@@ -414,6 +414,24 @@ class ScannerScenario(Scenario):
             out[f"unscanned_{k}"] = trajectory[f"unscanned_{k}"].sum(axis=1) + trajectory[f"turned_away_{k}"].sum(axis=1)
         return out
 
+    def policy_figures(self, policy: Any, folder: Any) -> list[Any]:
+        """Heatmaps of who the policy gives the free scanners, by waiting IPs and OPs (no NCEP or CEP waiting).
+
+        One at the first slot, one in the middle of the day and one at the last slot
+        (:func:`~optalloc.families.scanners.structure.policy_table`).
+        """
+        from pathlib import Path
+
+        from optalloc.families.scanners.structure import plot_policy_table, policy_table
+
+        out = Path(folder)
+        paths = []
+        for slot in sorted({0, self.params.slots // 2, self.params.slots - 1}):
+            path = out / f"policy-{self.id.replace('/', '_')}-slot{slot + 1}.png"
+            plot_policy_table(policy_table(policy, self, slot), path)
+            paths.append(path)
+        return paths
+
     def kpi_specs(self) -> dict[str, KPISpec]:
         specs = {"net_revenue": KPISpec("revenue units", "net revenue of the day", "{:,.3f}", direction="max"),
                  "utilisation": KPISpec("%", "scanner utilisation", "{:,.1f}", direction="max")}
