@@ -28,7 +28,10 @@ class CellStatus(StrEnum):
     ``INFEASIBLE``
         Some solve had no feasible solution (the cell then also has an error).
     ``DIVERGED``
-        A cost or a training-curve value is NaN or infinite.
+        A cost is NaN or infinite, or a training-log value is infinite (a NaN
+        there is a value not measured at that row, such as an evaluation
+        between evaluation steps; training that produces a NaN loss stops
+        with an error instead).
     ``ERROR``
         The cell raised; its error text is stored with it.
     ``COMPLETED``
@@ -75,6 +78,12 @@ def _finite(values: Any) -> bool:
     return bool(np.all(np.isfinite(array))) if array.size else True
 
 
+def _bounded(values: Any) -> bool:
+    """No infinite value (NaN allowed: not measured)."""
+    array = np.asarray(values, dtype=float)
+    return not bool(np.any(np.isinf(array)))
+
+
 def cell_status(total_cost: Any, *, solves: Iterable[tuple[str, str | None]] = (),
                 curve: Iterable[Any] | None = None) -> CellStatus:
     """The status of a finished cell.
@@ -86,9 +95,9 @@ def cell_status(total_cost: Any, *, solves: Iterable[tuple[str, str | None]] = (
     solves : iterable of (status, termination)
         Its policy's solves, if it solves programs.
     curve : iterable of array_like, optional
-        Numeric columns of its training log, if it learned.
+        Numeric columns of its training log, if it learned (NaN: not measured at that row).
     """
-    if not _finite(total_cost) or any(not _finite(c) for c in (curve or ())):
+    if not _finite(total_cost) or any(not _bounded(c) for c in (curve or ())):
         return CellStatus.DIVERGED
     statuses = {decision_status(s, t) for s, t in solves}
     if not statuses:

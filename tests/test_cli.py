@@ -193,6 +193,10 @@ def test_toy_family_through_the_cli(capsys, tmp_path):
     summary = pd.read_csv(tmp_path / "toy.csv")
     assert sorted(zip(summary["scenario"], summary["policy"])) == [("toy/pool-v0", "ppo"), ("toy/walk-v0", "dp"),
                                                                    ("toy/walk-v0", "ppo")]
+    records = pd.read_csv(tmp_path / "toy-records.csv")
+    # A learning curve has NaN between its evaluations: the agents completed, they did not diverge.
+    assert dict(zip(records["policy"] + " " + records["scenario"], records["status"], strict=True)) == {
+        "dp toy/walk-v0": "optimal", "ppo toy/walk-v0": "completed", "ppo toy/pool-v0": "completed"}
     epochs = pd.read_csv(tmp_path / "toy-epochs.csv")
     assert set(epochs.loc[epochs["scenario"] == "toy/walk-v0", "component"]) == {"left", "right"}
     assert set(epochs.loc[epochs["scenario"] == "toy/pool-v0", "component"]) == {"unit A", "unit B"}

@@ -144,6 +144,7 @@ def test_the_status_vocabulary():
     assert cell_status([1.0, 2.0]) is CellStatus.COMPLETED
     assert cell_status([1.0, np.nan]) is CellStatus.DIVERGED
     assert cell_status([1.0], curve=[np.array([1.0, np.inf])]) is CellStatus.DIVERGED
+    assert cell_status([1.0], curve=[np.array([1.0, np.nan])]) is CellStatus.COMPLETED  # NaN: not evaluated there
     assert cell_status([1.0], solves=[("optimal", "optimal")]) is CellStatus.OPTIMAL
     assert cell_status([1.0], solves=[("optimal", ""), ("feasible", "maxTimeLimit"), ("feasible", "")]) \
         is CellStatus.TIME_LIMIT
