@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_revision", "hardware", "run_manifest", "versions"]
+__all__ = ["git_revision", "hardware", "policy_settings", "run_manifest", "versions"]
 
 #: Distributions whose versions decide numbers or speed.
 DISTRIBUTIONS = ("optalloc", "numpy", "scipy", "pandas", "numba", "gymnasium", "pyomo", "highspy", "torch",
@@ -70,6 +70,28 @@ def git_revision() -> str | None:
     return f"{revision}+dirty" if dirty else revision or None
 
 
+#: Hyper-parameters that are a method's compute budget, named in the manifest's ``budgets``.
+BUDGET_NAMES = ("total_timesteps", "train_episodes", "samples", "time_limit", "mip_rel_gap", "eval_episodes")
+
+
+def policy_settings(suite: Any) -> list[dict[str, Any]]:
+    """Every hyper-parameter of each policy entry of ``suite``, defaults included, and its budget among them.
+
+    What a suite file leaves out takes the policy's default; the manifest keeps
+    the value either way, so that two runs' budgets (training steps, MIP time
+    limit and gap, sample counts) can be compared without the code.
+    """
+    from optalloc.registry import make_policy
+
+    out = []
+    for entry in suite.policies:
+        policy = make_policy(entry.id, **entry.params)
+        values = {name: getattr(policy, name, None) for name in type(policy)._param_names()}
+        out.append({"name": entry.name, "id": entry.id, "train_seed": entry.train_seed, "hyperparameters": values,
+                    "budget": {k: v for k, v in values.items() if k in BUDGET_NAMES}})
+    return out
+
+
 def run_manifest(suite: Any, *, episodes: int, workers: int | None, executor: str = "local",
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The manifest of one run of ``suite`` (a :class:`optalloc.bench.Suite`).
@@ -79,8 +101,10 @@ def run_manifest(suite: Any, *, episodes: int, workers: int | None, executor: st
     dict
         ``started`` (local time), ``argv``, ``suite`` (every entry: scenarios
         with overrides, policies with hyper-parameters and training seeds,
-        seeds, reference), ``episodes``, ``workers``, ``executor``,
-        ``versions``, ``hardware``, ``git_revision`` and ``code_fingerprint``.
+        seeds, reference), ``policies`` (:func:`policy_settings`: every
+        hyper-parameter with defaults, and the budget), ``episodes``,
+        ``workers``, ``executor``, ``versions``, ``hardware``,
+        ``git_revision`` and ``code_fingerprint``.
     """
     from optalloc.store import code_fingerprint
 
@@ -88,6 +112,7 @@ def run_manifest(suite: Any, *, episodes: int, workers: int | None, executor: st
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "argv": list(sys.argv),
         "suite": dataclasses.asdict(suite) if dataclasses.is_dataclass(suite) else repr(suite),
+        "policies": policy_settings(suite),
         "episodes": int(episodes),
         "workers": workers,
         "executor": executor,

@@ -252,6 +252,10 @@ def test_the_manifest_says_what_ran_on_what(tmp_path):
     assert manifest["hardware"]["cpus"] == os.cpu_count()
     assert manifest["suite"]["seeds"] == [0] and manifest["episodes"] == 10
     assert [p["name"] for p in manifest["suite"]["policies"]] == ["quick", "slow"]
+    # Every hyper-parameter with its default, and the budget among them: here the training paths.
+    settings = {p["name"]: p for p in manifest["policies"]}
+    assert settings["quick"]["budget"] == {"train_episodes": 10} and settings["slow"]["budget"] == {"train_episodes": 200}
+    assert "k" in settings["quick"]["hyperparameters"]
     assert len(manifest["code_fingerprint"]) == 64
     assert "git_revision" in manifest
 
