@@ -16,6 +16,13 @@ with the hard rules as linear rows:
   fixed day off, is the upper bound 0 of the variables instead of a row);
 * ``minutes``: ``min_minutes[n] <= sum_{d,k} minutes[k] x[n, d, k] <= max_minutes[n]``;
 * ``max_run``: every window of ``max_consecutive[n] + 1`` days holds a day off;
+* ``work_window``: at most ``cap(l)`` worked days in every window of ``l``
+  consecutive days, where ``cap(l)`` is the most any schedule obeying the
+  nurse's run rules can work in ``l`` days (:func:`window_caps`), for the
+  lengths ``l`` whose cap is not the sum of shorter ones. These rows cut off no
+  schedule; they cut off fractional ones, e.g. with runs of at most 5 worked
+  days and of at least 2 days off, ``w = 5/6`` every day meets every
+  ``max_run`` row but works 35/6 days of every 7, where 5 is the most;
 * ``min_run`` / ``min_off``: for every length ``l`` below the minimum, no run of
   ``l`` worked days (days off) bounded by a day off (worked day) on both sides::
 
@@ -42,7 +49,7 @@ surplus before its cost is read.
 The rows are generated from NumPy index arrays (:func:`roster_rows`, shared
 with the direct highspy build of :mod:`~optalloc.formulations.staff.roster_highspy`)
 and each row is one ``LinearExpression``: Instance 8 of the benchmark (30
-nurses, 28 days, 4 shifts; 5,905 rows) builds in about 0.4 s and loads into
+nurses, 28 days, 4 shifts; 6,654 rows) builds in about 0.4 s and loads into
 HiGHS in about as long, against minutes of branch and bound.
 
 Example
@@ -57,6 +64,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -80,7 +88,7 @@ from optalloc.exceptions import ConfigurationError, bad_value
 from optalloc.families.staff.roster_data import OFF, RosterData
 from optalloc.formulations._block import FormulationData, component_class, declare_formulation
 
-__all__ = ["NurseRoster", "NurseRosterData", "build_model", "cell_bounds", "roster", "tighten_slacks"]
+__all__ = ["NurseRoster", "NurseRosterData", "build_model", "cell_bounds", "roster", "tighten_slacks", "window_caps"]
 
 
 def _roster_data(data: Any) -> RosterData | None:
@@ -188,8 +196,9 @@ def roster_rows(data: RosterData) -> dict[str, _Rows]:
         cols = col(np.asarray(n)[:, None, None], np.asarray(d)[:, :, None], np.arange(n_k)[None, None, :])
         return cols.reshape(cols.shape[0], -1)
 
-    rows = {name: _Rows() for name in ("one_shift", "succession", "max_shifts", "minutes", "max_run", "min_run",
-                                       "min_off", "weekend_link", "max_weekends", "cover")}
+    rows = {name: _Rows() for name in ("one_shift", "succession", "max_shifts", "minutes", "max_run",
+                                       "work_window", "min_run", "min_off", "weekend_link", "max_weekends",
+                                       "cover")}
     inf = np.inf
     nn, dd = np.meshgrid(nurses, np.arange(n_d), indexing="ij")
     nn, dd = nn.ravel(), dd.ravel()
@@ -255,6 +264,11 @@ def _run_rows(rows: dict[str, _Rows], data: RosterData, n: int, work: Any) -> No
         starts = np.arange(n_d - longest)
         days = starts[:, None] + np.arange(longest + 1)[None, :]
         rows["max_run"].add(work(np.full(len(starts), n), days), 1.0, -inf, float(longest))
+    caps = window_caps(longest, int(data.min_consecutive[n]), int(data.min_consecutive_off[n]), n_d)
+    for length, cap in caps.items():
+        starts = np.arange(n_d - length + 1)
+        days = starts[:, None] + np.arange(length)[None, :]
+        rows["work_window"].add(work(np.full(len(starts), n), days), 1.0, -inf, float(cap))
     for name, shortest, sign in (("min_run", int(data.min_consecutive[n]), 1.0),
                                  ("min_off", int(data.min_consecutive_off[n]), -1.0)):
         for length in range(1, shortest):
@@ -268,12 +282,68 @@ def _run_rows(rows: dict[str, _Rows], data: RosterData, n: int, work: Any) -> No
             rows[name].add(work(np.full(len(starts), n), days), coef, -inf, upper)
 
 
+@functools.cache
+def window_caps(longest: int, shortest: int, shortest_off: int, days: int) -> dict[int, int]:
+    """The most worked days in ``l`` consecutive days, for the lengths ``l`` where it says more than shorter windows.
+
+    A window may cut the runs at its two ends anywhere, so those two runs obey
+    only the maximum ``longest``; every run inside it lies between a worked day
+    and a day off on each side and obeys all three rules (it is away from the
+    horizon's ends, where the minimums are waived). ``cap(l)`` is found by a
+    dynamic programme over the window's days; a length is kept only when its cap
+    is below ``cap(a) + cap(l - a)`` for every split, since otherwise the rows of
+    the two shorter windows imply it.
+
+    Parameters
+    ----------
+    longest : int
+        Most consecutive worked days [days].
+    shortest : int
+        Fewest consecutive worked days of a run between two days off [days].
+    shortest_off : int
+        Fewest consecutive days off of a run between two worked days [days].
+    days : int
+        Horizon [days]: the longest window.
+
+    Returns
+    -------
+    dict of int to int
+        Window length [days] to its cap [days], for the lengths longer than ``longest + 1`` that are kept.
+    """
+    if longest >= days:
+        return {}
+    top_off = max(shortest_off, 1)
+
+    def successors(on: bool, run: int, first: bool) -> list[tuple[tuple[bool, int, bool], int]]:
+        """The states of the next day with the worked day it adds."""
+        if on:
+            nxt = [((True, run + 1, first), 1)] if run < longest else []
+            return nxt + ([((False, 1, False), 0)] if first or run >= shortest else [])
+        nxt = [((False, min(run + 1, top_off), first), 0)]
+        return nxt + ([((True, 1, False), 1)] if first or run >= top_off else [])
+
+    # A state is (worked, length of the current run -- a run of days off counted up to its minimum --,
+    # still the window's first run); ``reach`` maps each state to the most worked days reaching it.
+    reach = {(True, 1, True): 1, (False, 1, True): 0}
+    cap = [0, 1]
+    for _ in range(2, days + 1):
+        step: dict[tuple[bool, int, bool], int] = {}
+        for state, worked in reach.items():
+            for following, gain in successors(*state):
+                step[following] = max(step.get(following, -1), worked + gain)
+        reach = step
+        cap.append(max(reach.values()))  # the window's last run may stop anywhere
+    return {length: cap[length] for length in range(longest + 2, days + 1)
+            if all(cap[length] < cap[a] + cap[length - a] for a in range(1, length // 2 + 1))}
+
+
 _DOCS = {
     "one_shift": "At most one shift a day: sum_k x[n, d, k] <= 1",
     "succession": "No forbidden succession: x[n, d, a] + sum_{b forbidden after a} x[n, d+1, b] <= 1",
     "max_shifts": "Most shifts of each type: sum_d x[n, d, k] <= max_shifts[n, k]",
     "minutes": "min_minutes[n] <= minutes worked <= max_minutes[n] [minutes]",
     "max_run": "A day off in every max_consecutive[n] + 1 consecutive days",
+    "work_window": "At most cap(l) worked days in every l consecutive days (what the run rules allow)",
     "min_run": "No run of worked days shorter than min_consecutive[n] between two days off (away from the ends)",
     "min_off": "No run of days off shorter than min_consecutive_off[n] between two worked days (away from the ends)",
     "weekend_link": "weekend[n, i] >= w[n, d] for each day d of weekend i",
@@ -304,7 +374,7 @@ class NurseRosterData(FormulationData):
         Binary ``weekend[n, i]``: nurse ``n`` works on weekend ``i``.
     under, over : Var
         Nurses short of / beyond the cover on shift ``k`` of day ``d`` [nurses], >= 0.
-    one_shift, succession, max_shifts, minutes, max_run, min_run, min_off, weekend_link, max_weekends, cover : Constraint
+    one_shift, succession, max_shifts, minutes, max_run, work_window, min_run, min_off, weekend_link, max_weekends, cover : Constraint
         The rules (see the module docstring; each has its ``doc``), indexed ``0..rows-1``.
     on_penalty, off_penalty, under_penalty, over_penalty, cost : Expression
         The soft objective and its parts [penalty points].

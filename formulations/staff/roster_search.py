@@ -205,6 +205,8 @@ class SearchResult:
         ``(seconds since the start, score)`` at every improvement.
     began : float
         ``time.perf_counter()`` at the start of the search [s].
+    stalled : bool
+        True when the search stopped because the score had not fallen for its ``patience``.
     """
 
     roster: np.ndarray
@@ -212,6 +214,7 @@ class SearchResult:
     began: float = 0.0
     iterations: int = 0
     improvements: int = 0
+    stalled: bool = False
     trace: list[tuple[float, float]] = dataclasses.field(default_factory=list)
 
 
@@ -362,7 +365,8 @@ class NeighbourhoodSearch:
 
     # ------------------------------------------------------------------ the search
 
-    def run(self, start: np.ndarray, deadline: float, *, target: float = -math.inf) -> SearchResult:
+    def run(self, start: np.ndarray, deadline: float, *, target: float = -math.inf,
+            patience: float = math.inf) -> SearchResult:
         """Improve ``start`` until ``deadline`` (a ``time.perf_counter()`` value) or until its score reaches ``target``.
 
         Parameters
@@ -373,11 +377,14 @@ class NeighbourhoodSearch:
             ``time.perf_counter()`` value at which to stop [s].
         target : float, optional
             Stop as soon as the score is at most this [penalty points] (a lower bound: nothing better exists).
+        patience : float, optional
+            Stop when the score has not fallen for this long [s] (counted from the start of the
+            search or its last gain); default: never.
 
         Returns
         -------
         SearchResult
-            The best roster and its score.
+            The best roster and its score; ``stalled`` says whether ``patience`` ended the search.
         """
         best = np.array(start, dtype=int)
         best_score = self.score(best)
@@ -387,7 +394,11 @@ class NeighbourhoodSearch:
         result = SearchResult(best, float(best_score), began=began)
         saved_limit = self.solver.time_limit
         try:
+            last_gain = began
             while best_score > target and time.perf_counter() < deadline - 0.05:
+                if time.perf_counter() - last_gain > patience:
+                    result.stalled = True
+                    break
                 kind = self._pick_kind(result.iterations)
                 free = self.neighbourhood(kind, best)
                 self.restrict(free, best)
@@ -407,7 +418,8 @@ class NeighbourhoodSearch:
                 self.rate[kind] += _RATE_STEP * (float(improved) - self.rate[kind])
                 if improved:
                     result.improvements += 1
-                    result.trace.append((time.perf_counter() - began, float(candidate_score)))
+                    last_gain = time.perf_counter()
+                    result.trace.append((last_gain - began, float(candidate_score)))
                 if candidate_score is not None and candidate_score <= best_score:
                     best, best_score = candidate, float(candidate_score)  # equal scores too: move on a plateau
                 if outcome.status == SolveStatus.OPTIMAL and not improved:

@@ -11,8 +11,10 @@ Two methods:
   then, unless that roster is already within ``switch_gap`` of the bound
   (the full model then gets the rest of the time), the large-neighbourhood
   search of :class:`~optalloc.formulations.staff.roster_search.NeighbourhoodSearch`
-  on the same persistent model; optionally (``final_fraction``) the full
-  model once more, from the best roster, at the end. Without a time limit
+  on the same persistent model; the full model once more, from the best
+  roster, for the rest of the time when the search stalls (no gain for
+  ``stall_fraction`` of the time limit) on a model whose first solve got past
+  the root node, or for ``final_fraction`` of it at the end. Without a time limit
   the full model is solved to optimality from the start and no search runs.
 
 Whatever the method, the roster reported is re-scored: the block's cover
@@ -104,6 +106,7 @@ def checker_score(data: RosterData) -> Callable[[np.ndarray], float | None]:
 def solve_roster(data: RosterData, *, method: str = "lns", time_limit: float | None = None,
                  mip_rel_gap: float | None = None, threads: int = 1, seed: int = 0,
                  first_fraction: float = 0.05, final_fraction: float = 0.0, switch_gap: float = 0.01,
+                 stall_fraction: float = 0.1,
                  score: Callable[[np.ndarray], float | None] | None = None) -> RosterSolve:
     """Build the :class:`NurseRoster` model of ``data`` and solve it.
 
@@ -125,8 +128,7 @@ def solve_roster(data: RosterData, *, method: str = "lns", time_limit: float | N
         Seed of the neighbourhood choice.
     first_fraction : float, default 0.05
         Share of the time limit given to the full model before the search (``"lns"``), in (0, 1):
-        on the benchmark (120 s), enough for HiGHS to prove Instances 1-2 optimal, to bring
-        Instance 3 within ``switch_gap`` (the full model then gets the rest), and for the root
+        on the benchmark (120 s), enough for HiGHS to prove Instances 1-3 optimal and for the root
         bound of the larger ones, whose time is better spent by the search.
     final_fraction : float, default 0
         Share given to the full model again after the search, from the best roster, in [0, 1);
@@ -136,6 +138,12 @@ def solve_roster(data: RosterData, *, method: str = "lns", time_limit: float | N
         When the best roster after the first solve of the full model is within this relative gap of
         its bound, the rest of the time goes to the full model again (from that roster) instead of the
         search: branch and bound is then close to a proof, which the search cannot give.
+    stall_fraction : float, default 0.1
+        The search stops when its score has not fallen for this share of the time limit, in (0, 1],
+        and the rest of the time goes to the full model, from the best roster; only when the first
+        solve of the full model got past its root node (elsewhere branch and bound makes too little
+        progress in the time left). Where the search is stuck in a local optimum (on the benchmark,
+        Instance 4), branch and bound from a good incumbent finds what it misses.
     score : callable, optional
         ``score(roster) -> float or None`` by which the search keeps rosters; default
         :func:`checker_score` (the independent checker).
@@ -149,6 +157,8 @@ def solve_roster(data: RosterData, *, method: str = "lns", time_limit: float | N
         raise bad_value("solve_roster", "method", f"one of {', '.join(map(repr, METHODS))}", method)
     if not 0 < first_fraction < 1:
         raise bad_value("solve_roster", "first_fraction", "a fraction in (0, 1)", first_fraction)
+    if not 0 < stall_fraction <= 1:
+        raise bad_value("solve_roster", "stall_fraction", "a fraction in (0, 1]", stall_fraction)
     if not 0 <= final_fraction < 1 or first_fraction + final_fraction >= 1:
         raise bad_value("solve_roster", "final_fraction", "a fraction in [0, 1), with first_fraction below 1",
                         final_fraction)
@@ -179,6 +189,7 @@ def solve_roster(data: RosterData, *, method: str = "lns", time_limit: float | N
     searching = method == "lns" and start is not None and time_limit is not None
     first = _full_solve(solver, block, best, None if time_limit is None else
                         (first_fraction * time_limit if searching else deadline - time.perf_counter()))
+    tree_nodes = _tree_nodes(solver)
     bound = first.bound
     last = first
     search = None
@@ -189,11 +200,15 @@ def solve_roster(data: RosterData, *, method: str = "lns", time_limit: float | N
     elif searching and not _proven(first, best):
         final_time = final_fraction * time_limit
         searcher = NeighbourhoodSearch(solver, block, score=score, seed=seed)
-        search = searcher.run(best.roster, deadline - final_time, target=_target(bound, mip_rel_gap, data))
+        # Branch and bound can only take over from a stalled search where its tree grows within the
+        # time: where the first solve did not get past the root, the search keeps all the time.
+        patience = stall_fraction * time_limit if tree_nodes > 0 else math.inf
+        search = searcher.run(best.roster, deadline - final_time, target=_target(bound, mip_rel_gap, data),
+                              patience=patience)
         if search.improvements and search.objective < best.score:
             best.offer(search.roster)
             best.seconds = search.trace[-1][0] + (search.began - began)
-        if final_fraction > 0 and best.score > _target(bound, mip_rel_gap, data):
+        if (final_fraction > 0 or search.stalled) and best.score > _target(bound, mip_rel_gap, data):
             # The full model again, from the best roster: its bound may rise and it may prove the roster optimal.
             last = _full_solve(solver, block, best, deadline - time.perf_counter())
             if last.bound is not None and (bound is None or last.bound > bound):
@@ -230,16 +245,43 @@ class _Best:
 
 
 def _full_solve(solver: Solver, block: object, best: _Best, seconds: float | None) -> SolveResult:
-    """Solve the full model (from the best roster, if any) for ``seconds``; offer its roster to ``best``."""
+    """Solve the full model (from the best roster, if any) for ``seconds``; offer its roster to ``best``.
+
+    When the roster HiGHS ends with is kept as a new best, ``best.seconds`` is when HiGHS first
+    found an incumbent of its score (read from HiGHS's improving-solution callback), not when
+    the solve returned.
+    """
     if best.roster is not None:
         block.load_roster(best.roster)
         offer_start(solver)
     # math.inf, not None, for no limit: HiGHS keeps its last time limit when Pyomo passes none.
     solver.time_limit = math.inf if seconds is None else max(_LOAD_ONLY, seconds)
-    outcome = solver.solve(raise_on_failure=False)
-    if outcome.has_solution:
-        best.offer(roster(block))
+    found: list[tuple[float, float]] = []  # (time since best.began [s], HiGHS objective [penalty points])
+
+    def record(event: object) -> None:
+        found.append((time.perf_counter() - best.began, float(event.data_out.objective_function_value)))
+
+    highs = getattr(solver.interface, "_solver_model", None)
+    callback = getattr(highs, "cbMipImprovingSolution", None)
+    if callback is not None:
+        callback.subscribe(record)
+    try:
+        outcome = solver.solve(raise_on_failure=False)
+    finally:
+        if callback is not None:
+            callback.unsubscribe(record)
+    previous = best.score
+    if outcome.has_solution and best.offer(roster(block)) and best.score < previous:
+        # HiGHS's objective may overstate a time-limited incumbent's score (both slacks of a cover row), never
+        # understate it: the first incumbent at or below the score is when it was reached.
+        best.seconds = next((at for at, objective in found if objective <= best.score + 1e-6), best.seconds)
     return outcome
+
+
+def _tree_nodes(solver: Solver) -> int:
+    """Branch-and-bound nodes of HiGHS's last solve on this solver's model (0 if not exposed)."""
+    highs = getattr(solver.interface, "_solver_model", None)
+    return max(int(highs.getInfo().mip_node_count), 0) if highs is not None else 0
 
 
 def _gap(score: float, bound: float | None) -> float:

@@ -10,6 +10,7 @@ highspy's array API.
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from optalloc.families.staff.roster_check import score_roster
 from optalloc.families.staff.roster_data import OFF, RosterData, read_roster, shipped_instance_path
 from optalloc.formulations.solve import Solver, SolveStatus, solve
 from optalloc.formulations.staff import NurseRoster, build_model
-from optalloc.formulations.staff.roster import cell_bounds, roster
+from optalloc.formulations.staff.roster import cell_bounds, roster, window_caps
 from optalloc.formulations.staff.roster_highspy import build_highs, solve_highs
 from optalloc.formulations.staff.roster_search import NeighbourhoodSearch, construct_roster
 from optalloc.formulations.staff.roster_solve import checker_score, solve_roster
@@ -120,6 +121,35 @@ def test_rows_accept_exactly_the_schedules_the_checker_accepts(rules):
     assert checked.sum() > 0 and (~checked).sum() > 0  # the rules bind both ways
     disagree = np.flatnonzero(accepted != checked)
     assert disagree.size == 0, [(schedules[i].tolist(), bool(checked[i])) for i in disagree[:5]]
+
+
+def _most_worked(length: int, longest: int, shortest: int, shortest_off: int) -> int:
+    """The most worked days of ``length`` days, by enumeration: the first and last runs obey only the maximum."""
+    best = 0
+    for days in itertools.product((0, 1), repeat=length):
+        runs = [(kind, len(list(group))) for kind, group in itertools.groupby(days)]
+        if any(kind and size > longest for kind, size in runs):
+            continue
+        inner = runs[1:-1]
+        if any(size < (shortest if kind else shortest_off) for kind, size in inner):
+            continue
+        best = max(best, sum(days))
+    return best
+
+
+@pytest.mark.parametrize("rules", [(5, 2, 2), (6, 2, 3), (3, 2, 2), (4, 3, 1), (2, 1, 3)])
+def test_window_caps_are_the_most_a_nurse_can_work(rules):
+    longest, shortest, shortest_off = rules
+    caps = window_caps(longest, shortest, shortest_off, 14)
+    most = {length: _most_worked(length, *rules) for length in range(1, 15)}
+    for length, cap in caps.items():
+        assert cap == most[length]
+    # The lengths left out are implied by two shorter windows (or by the max_run rows).
+    for length in range(longest + 2, 15):
+        if length not in caps:
+            assert any(most[a] + most[length - a] == most[length] for a in range(1, length))
+    assert window_caps(5, 2, 2, 28) == {7: 5}  # 5 on, 2 off: at most 5 of any 7 days
+    assert window_caps(5, 1, 1, 28) == {}  # a single day off between runs: the max_run rows say it all
 
 
 def test_cost_and_its_parts_equal_the_checker_on_random_rosters():
@@ -228,21 +258,37 @@ def test_constructive_start_is_feasible():
         assert score_roster(data, construct_roster(data)).feasible
 
 
-def test_search_never_worsens_and_restores_the_bounds():
-    data = read_roster(shipped_instance_path(2))
+def _search_setup(number: int) -> tuple[RosterData, np.ndarray, object, Solver]:
+    """Instance ``number``, its constructive start, its model and a solver that has loaded the model."""
+    data = read_roster(shipped_instance_path(number))
     start = construct_roster(data)
     model = build_model(data)
     solver = Solver(model, time_limit=0.01)
     solver.solve(raise_on_failure=False)
-    score = checker_score(data)
-    import time
+    return data, start, model, solver
 
+
+def test_search_never_worsens_and_restores_the_bounds():
+    data, start, model, solver = _search_setup(2)
+    score = checker_score(data)
     found = NeighbourhoodSearch(solver, model.roster, score=score, seed=3).run(start, time.perf_counter() + 4)
-    assert found.iterations > 0 and found.objective <= score(start)
+    assert found.iterations > 0 and found.objective <= score(start) and not found.stalled
     assert score(found.roster) == found.objective
     lower = np.array([v.lb for v in model.roster._x_flat])
     upper = np.array([v.ub for v in model.roster._x_flat])
     assert np.all(lower == 0) and np.array_equal(upper, cell_bounds(data).ravel())
+
+
+def test_search_without_patience_left_stops_as_stalled():
+    _, start, model, solver = _search_setup(1)
+    found = NeighbourhoodSearch(solver, model.roster, seed=0).run(start, time.perf_counter() + 60, patience=0.0)
+    assert found.stalled and found.iterations == 0 and np.array_equal(found.roster, start)
+
+
+def test_best_seconds_is_when_the_cost_was_found():
+    outcome = solve_roster(read_roster(shipped_instance_path(2)), time_limit=30)
+    assert outcome.result.objective == 828
+    assert 0 < outcome.best_seconds <= outcome.result.seconds
 
 
 def test_bad_options_are_refused():
@@ -254,3 +300,5 @@ def test_bad_options_are_refused():
         build.r = NurseRoster(data="Instance1")
     with pytest.raises(ConfigurationError, match="'method' parameter"):
         solve_roster(read_roster(shipped_instance_path(1)), method="simplex")
+    with pytest.raises(ConfigurationError, match="'stall_fraction' parameter"):
+        solve_roster(read_roster(shipped_instance_path(1)), stall_fraction=0)
