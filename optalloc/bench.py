@@ -971,9 +971,9 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
                         runs[key] = run
                         kept += 1
                 for key, identity in solve_identities.items():
-                    record = results.load_solve(identity)
-                    if record is not None:
-                        solved[key] = SolveOutcome(record, CellStatus(results.solve_status(identity)), None, {})
+                    stored = results.load_solve(identity)
+                    if stored is not None:
+                        solved[key] = SolveOutcome(stored[0], CellStatus(stored[1]), None, {})
                         kept += 1
         resumed = len(runs) + len(solved)
         tasks: dict[Any, _Task] = {

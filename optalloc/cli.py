@@ -691,10 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tabulate every suite, scenario and seed of a results store: mean cost ± 95% CI, the paired "
                     "difference to the reference with its CI, the variance common random numbers saved, "
                     "Holm-adjusted paired t-tests ('not distinguishable' when the adjusted p >= 0.05), the gap "
-                    "to the best bound (certified for an exact DP optimum or an ALP lower bound, estimated for a hindsight "
-                    "mean), fit "
-                    "and act seconds and each cell's status. Writes report.md, a self-contained report.html, "
-                    "comparison.csv and PNG figures.",
+                    "to the best bound (certified for an exact DP optimum or an ALP lower bound, estimated for a "
+                    "hindsight mean), fit, solve and act seconds and each cell's status. Writes report.md, a "
+                    "self-contained report.html, comparison.csv and PNG figures.",
     )
     p.add_argument("store", help="results store of 'bench run', e.g. results/beds.db")
     p.add_argument("--out", metavar="DIR", help="report folder (default: <store stem>-report beside the store)")

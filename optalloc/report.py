@@ -357,6 +357,43 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f0f0f0}td:first-child{text-align:left}img{max-width:100%}"""
 
 
+class _Document:
+    """The report as Markdown and as HTML at once: each heading, table and figure goes to both."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.md = ["# optalloc report", "", f"Results store: `{store_path}`.", "",
+                   "Paired differences are to the reference on the same random futures; `crn_variance_ratio` is "
+                   "the variance of the difference on independent futures over its variance on common ones; "
+                   f"`p_holm` is the Holm-adjusted paired t-test (family-wise {ALPHA:g}).", ""]
+        self.page = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>optalloc report</title>"
+                     f"<style>{_STYLE}</style></head><body><h1>optalloc report</h1>",
+                     f"<p>Results store: <code>{html.escape(str(store_path))}</code>.</p>"]
+
+    def heading(self, title: str, text: str | None = None) -> None:
+        self.md += [f"## {title}", ""] + ([text, ""] if text else [])
+        self.page += [f"<h2>{html.escape(title)}</h2>"] + ([f"<p>{html.escape(text)}</p>"] if text else [])
+
+    def table(self, frame: pd.DataFrame) -> None:
+        self.md += [_markdown_table(frame), ""]
+        self.page.append(_html_table(frame))
+
+    def figure(self, path: Path, alt: str | None = None) -> None:
+        """The PNG beside the Markdown, and inside the HTML page (base64), so that the page stands alone."""
+        alt = path.stem if alt is None else alt
+        self.md += [f"![{alt}]({path.name})", ""]
+        encoded = base64.b64encode(path.read_bytes()).decode()
+        self.page.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">')
+
+    def finish(self) -> tuple[str, str]:
+        """The Markdown text and the HTML page."""
+        # Marks, once the page has loaded, how many tables and decoded images it shows: what a browser check reads.
+        script = ("<script>window.addEventListener('load', () => { const b = document.body; "
+                  "b.dataset.tables = document.querySelectorAll('table').length; "
+                  "b.dataset.images = [...document.images].filter(i => i.complete && i.naturalWidth > 0).length; "
+                  "});</script></body></html>")
+        return "\n".join(self.md), "\n".join(self.page + [script])
+
+
 def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: bool = True) -> Report:
     """Write ``report.md``, ``report.html``, ``comparison.csv`` (and ``solves.csv``) and the figures of a store to ``out``.
 
@@ -429,50 +466,29 @@ def write_report(store: str | Path | ResultStore, out: str | Path, *, figures: b
             solve_figures = _solution_figures(solve_records, folder)
             files += solve_figures
 
-    md = ["# optalloc report", "", f"Results store: `{results.path}`.", "",
-          "Paired differences are to the reference on the same random futures; `crn_variance_ratio` is the "
-          "variance of the difference on independent futures over its variance on common ones; `p_holm` is the "
-          f"Holm-adjusted paired t-test (family-wise {ALPHA:g}).", ""]
-    page = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>optalloc report</title>"
-            f"<style>{_STYLE}</style></head><body><h1>optalloc report</h1>",
-            f"<p>Results store: <code>{html.escape(str(results.path))}</code>.</p>"]
+    doc = _Document(results.path)
     for section in sections:
-        title = f"{section.suite}: {section.scenario}, seed {section.seed}"
         reference = section.table.attrs.get("reference", "")
         bound = "none" if section.bound is None else f"{_fmt(section.bound)} ({section.bound_kind})"
-        md += [f"## {title}", "", f"Reference: {reference}. Bound: {bound}.", "", _markdown_table(section.table), ""]
-        page += [f"<h2>{html.escape(title)}</h2>",
-                 f"<p>Reference: {html.escape(reference)}. Bound: {html.escape(bound)}.</p>",
-                 _html_table(section.table)]
+        doc.heading(f"{section.suite}: {section.scenario}, seed {section.seed}",
+                    f"Reference: {reference}. Bound: {bound}.")
+        doc.table(section.table)
         for figure in section.figures:
-            md += [f"![{figure.stem}]({figure.name})", ""]
-            encoded = base64.b64encode(figure.read_bytes()).decode()
-            page.append(f'<img alt="{html.escape(figure.stem)}" src="data:image/png;base64,{encoded}">')
-    # Marks, once the page has loaded, how many tables and decoded images it shows: what a browser check reads.
+            doc.figure(figure)
     for path, title in sensitivity:
-        md += [f"## {title}", "", f"![{path.stem}]({path.name})", ""]
-        encoded = base64.b64encode(path.read_bytes()).decode()
-        page += [f"<h2>{html.escape(title)}</h2>", f'<img alt="{html.escape(path.stem)}" '
-                 f'src="data:image/png;base64,{encoded}">']
+        doc.heading(title)
+        doc.figure(path)
     if profile is not None:
-        md += ["## Performance profiles", "", "The share of scenarios on which each policy's mean cost is within "
-               "tau % of the scenario's best bound.", "", f"![performance profiles]({profile.name})", ""]
-        encoded = base64.b64encode(profile.read_bytes()).decode()
-        page += ["<h2>Performance profiles</h2>", "<p>The share of scenarios on which each policy's mean cost is "
-                 "within tau % of the scenario's best bound.</p>",
-                 f'<img alt="performance profiles" src="data:image/png;base64,{encoded}">']
+        doc.heading("Performance profiles", "The share of scenarios on which each policy's mean cost is within "
+                    "tau % of the scenario's best bound.")
+        doc.figure(profile, "performance profiles")
     if solve_table is not None:
-        md += ["## Static instances", "", _markdown_table(solve_table), ""]
-        page += ["<h2>Static instances</h2>", _html_table(solve_table)]
+        doc.heading("Static instances")
+        doc.table(solve_table)
         for figure in solve_figures:
-            md += [f"![{figure.stem}]({figure.name})", ""]
-            encoded = base64.b64encode(figure.read_bytes()).decode()
-            page.append(f'<img alt="{html.escape(figure.stem)}" src="data:image/png;base64,{encoded}">')
-    page.append("<script>window.addEventListener('load', () => { const b = document.body; "
-                "b.dataset.tables = document.querySelectorAll('table').length; "
-                "b.dataset.images = [...document.images].filter(i => i.complete && i.naturalWidth > 0).length; });"
-                "</script></body></html>")
-    for name, text in (("report.md", "\n".join(md)), ("report.html", "\n".join(page))):
+            doc.figure(figure)
+    md, page = doc.finish()
+    for name, text in (("report.md", md), ("report.html", page)):
         (folder / name).write_text(text + "\n")
         files.append(folder / name)
     return Report(sections, files, solve_table)

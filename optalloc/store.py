@@ -166,6 +166,12 @@ def cell_key(identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical({"format": FORMAT, "cell": dict(identity)}).encode()).hexdigest()[:KEY_LENGTH]
 
 
+def _versioned_key(identity: Mapping[str, Any], deps: Mapping[str, str]) -> tuple[str, str, str]:
+    """A stored cell's ``key`` (its identity), ``code`` (the hash of the files it loaded) and those files as JSON."""
+    deps_text = _canonical(dict(deps))
+    return cell_key(identity), hashlib.sha256(deps_text.encode()).hexdigest()[:KEY_LENGTH], deps_text
+
+
 def _roots() -> list[Path]:
     """Folders of optalloc and its method packages, located without importing them (torch, pyomo stay unloaded)."""
     import importlib.util
@@ -507,10 +513,8 @@ class ResultStore:
         bool
             Whether the cell is now in the store.
         """
-        key = cell_key(identity)
+        key, code, deps_text = _versioned_key(identity, deps)
         label = str(identity.get("name") or identity.get("policy") or (run.name if run is not None else key))
-        deps_text = _canonical(dict(deps))
-        code = hashlib.sha256(deps_text.encode()).hexdigest()[:KEY_LENGTH]
         try:
             columns: dict[str, Any] = {
                 "key": key, "code": code, "run_id": run_id, "identity": _canonical(dict(identity)),
@@ -564,9 +568,7 @@ class ResultStore:
         bool
             Whether the cell is now in the store (a failed write warns and returns False).
         """
-        key = cell_key(identity)
-        deps_text = _canonical(dict(deps))
-        code = hashlib.sha256(deps_text.encode()).hexdigest()[:KEY_LENGTH]
+        key, code, deps_text = _versioned_key(identity, deps)
         row = (key, code, run_id, _canonical(dict(identity)), str(suite), str(identity.get("solve", "")),
                CellStatus(status).value, error, None if record is None else record.to_json(indent=None),
                deps_text, _now())
@@ -580,33 +582,30 @@ class ResultStore:
             return False
         return True
 
-    def _current_solve(self, identity: Mapping[str, Any]) -> sqlite3.Row | None:
+    def _current_rows(self, table: str, identity: Mapping[str, Any]) -> Iterator[sqlite3.Row]:
+        """The finished rows of a cell in ``table`` (newest first) whose loaded code is unchanged since."""
         if not self.path.exists():
-            return None
+            return
         with self._connect(write=False) as db:
-            rows = db.execute("SELECT * FROM solves WHERE key = ? AND status != ? ORDER BY finished DESC",
+            rows = db.execute(f"SELECT * FROM {table} WHERE key = ? AND status != ? ORDER BY finished DESC",
                               (cell_key(identity), CellStatus.ERROR.value)).fetchall()
-        return next((r for r in rows if r["record"] is not None and _still_current(json.loads(r["deps"]))
-                     and r["identity"] == _canonical(dict(identity))), None)
+        yield from (row for row in rows if _still_current(json.loads(row["deps"])))
 
-    def load_solve(self, identity: Mapping[str, Any]) -> Any:
-        """The stored :class:`~optalloc.records.SolveRecord` of a static solve cell computed by today's code, or None."""
+    def load_solve(self, identity: Mapping[str, Any]) -> tuple[Any, str] | None:
+        """The stored :class:`~optalloc.records.SolveRecord` of a static solve cell computed by today's code and
+        its status, or None."""
         from optalloc.records import SolveRecord
 
-        row = self._current_solve(identity)
+        row = next((r for r in self._current_rows("solves", identity)
+                    if r["record"] is not None and r["identity"] == _canonical(dict(identity))), None)
         if row is None:
             return None
         try:
-            return SolveRecord.from_dict(json.loads(row["record"]))
+            return SolveRecord.from_dict(json.loads(row["record"])), str(row["status"])
         except Exception as exc:  # noqa: BLE001 - an unreadable row means: recompute
             warnings.warn(f"Ignoring stored solve cell {identity.get('solve')!r} in {str(self.path)!r} ({exc}); "
                           "it is recomputed.", StoreWarning, stacklevel=2)
             return None
-
-    def solve_status(self, identity: Mapping[str, Any]) -> str:
-        """The status of the stored solve cell that :meth:`load_solve` returns."""
-        row = self._current_solve(identity)
-        return CellStatus.ERROR.value if row is None else str(row["status"])
 
     def load(self, identity: Mapping[str, Any]) -> PolicyRun | None:
         """The stored run of a cell computed by the code as it is now, or None.
@@ -614,22 +613,15 @@ class ResultStore:
         A failed cell, a cell computed by code that has changed since, or a row
         that cannot be read gives None (the last with a :class:`StoreWarning`).
         """
-        if not self.path.exists():
-            return None
-        key = cell_key(identity)
-        with self._connect(write=False) as db:
-            rows = db.execute("SELECT * FROM cells WHERE key = ? AND status != ? ORDER BY finished DESC",
-                              (key, CellStatus.ERROR.value)).fetchall()
-        for row in rows:
+        for row in self._current_rows("cells", identity):
             try:
-                if not _still_current(json.loads(row["deps"])):
-                    continue
                 if row["identity"] != _canonical(dict(identity)):
                     raise _UnusableCell("it belongs to another cell")
                 return _run_of(row)
             except Exception as exc:  # noqa: BLE001 - any failure to read a stored cell means: recompute
                 reason = str(exc) if isinstance(exc, _UnusableCell) else f"{type(exc).__name__}: {exc}"
-                warnings.warn(f"Ignoring stored cell {key} in {str(self.path)!r} ({reason}); the cell is recomputed.",
+                warnings.warn(f"Ignoring stored cell {row['key']} in {str(self.path)!r} ({reason}); the cell is "
+                              "recomputed.",
                               StoreWarning, stacklevel=2)
         return None
 
