@@ -23,7 +23,11 @@ on the same block narrow that distance:
   around a day drawn by its penalty; all nurses over two short windows, one
   around a day short of cover and one around a day with surplus or broken
   requests (a shift can move from one to the other while every nurse keeps
-  her total); a block of nurses and days. Each kind is tried once, then
+  her total); a block of nurses and days; a short shift (one with
+  under-cover, drawn by its penalty) with the nurses who could still work
+  more of its type over the whole horizon and all nurses over a window
+  around it (where a scarce shift type is short, some nurse must take one
+  more of it and give up a day elsewhere). Each kind is tried once, then
   drawn by its recent success rate (seeded, so the same HiGHS outcomes give
   the same choices). Each kind's neighbourhoods grow when HiGHS proves them
   optimal without a gain and shrink when it runs out of time.
@@ -37,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +56,11 @@ from optalloc.formulations.staff.roster_highspy import build_highs, solve_highs
 __all__ = ["NeighbourhoodSearch", "SearchResult", "construct_roster", "nurse_data", "offer_start"]
 
 #: Neighbourhood kinds (each is tried once first, in this order, then drawn by its recent success).
-KINDS = ("nurses", "pair", "days", "block")
+KINDS = ("nurses", "pair", "days", "block", "short")
+#: HiGHS options of every neighbourhood's solve: each starts from the incumbent, and where a
+#: neighbourhood cannot be closed within its time limit, the improving rosters come from the
+#: primal heuristics (on the benchmark, more effort than HiGHS's default 0.05 finds them sooner).
+SUB_OPTIONS: dict[str, object] = {"mip_heuristic_effort": 0.3}
 #: Weight of the latest outcome in a kind's success rate (an exponential average over neighbourhoods).
 _RATE_STEP = 0.2
 #: Least chance of a kind, whatever its rate, so that a kind that failed early is tried again.
@@ -242,6 +250,9 @@ class NeighbourhoodSearch:
         Neighbourhood kinds (see :meth:`neighbourhood`): each is tried once, then drawn with
         probability proportional to its success rate (the share of its recent neighbourhoods
         that lowered the score, exponentially averaged), never less than a floor.
+    options : mapping, optional
+        HiGHS options of the neighbourhoods' solves, set on ``solver`` for the search and
+        restored afterwards; default :data:`SUB_OPTIONS`.
 
     Notes
     -----
@@ -251,7 +262,7 @@ class NeighbourhoodSearch:
     def __init__(self, solver: Solver, block: NurseRosterData, *,
                  score: Callable[[np.ndarray], float | None] | None = None, seed: int = 0,
                  nurses: float = 0.25, days: float = 0.3, sub_time_limit: float = 3.0,
-                 kinds: Sequence[str] = KINDS) -> None:
+                 kinds: Sequence[str] = KINDS, options: Mapping[str, object] | None = None) -> None:
         self.solver = solver
         self.block = block
         self.data: RosterData = block.data
@@ -259,6 +270,9 @@ class NeighbourhoodSearch:
         self.rng = np.random.default_rng(seed)
         # Each kind keeps its own sizes: how much of a window one kind can solve says little of another.
         self.size = {kind: {"nurses": nurses, "days": days} for kind in KINDS}
+        # A short shift's neighbourhood frees whole rows and a window: half the sizes keep it as large as the others.
+        self.size["short"] = {"nurses": nurses / 2, "days": days / 2}
+        self.options = dict(SUB_OPTIONS if options is None else options)
         self.sub_time_limit = float(sub_time_limit)
         unknown = sorted(set(kinds) - set(KINDS))
         if unknown or not kinds:
@@ -278,14 +292,18 @@ class NeighbourhoodSearch:
     def _count(self, kind: str, what: str, total: int, low: int) -> int:
         return int(min(total, max(low, round(self.size[kind][what] * total))))
 
+    def staffed(self, table: np.ndarray) -> np.ndarray:
+        """Nurses on each shift of each day in ``table``: int array of shape (D, K)."""
+        data = self.data
+        staffed = np.zeros((data.days, data.n_shifts), dtype=int)
+        worked = table != OFF
+        np.add.at(staffed, (np.nonzero(worked)[1], table[worked]), 1)
+        return staffed
+
     def day_penalties(self, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per day, the under-cover penalty and the other penalties (over-cover, requests) of ``table`` [points]."""
         data = self.data
-        staffed = np.zeros((data.days, data.n_shifts), dtype=int)
-        for n in range(data.n_nurses):
-            worked = np.flatnonzero(table[n] != OFF)
-            np.add.at(staffed, (worked, table[n, worked]), 1)
-        gap = np.asarray(data.cover) - staffed
+        gap = np.asarray(data.cover) - self.staffed(table)
         under = (np.maximum(gap, 0) * data.under_weight).sum(axis=1)
         onehot = table[:, :, None] == np.arange(data.n_shifts)[None, None, :]
         requests = (data.on_weight * ~onehot + data.off_weight * onehot).sum(axis=(0, 2))
@@ -311,7 +329,11 @@ class NeighbourhoodSearch:
         over a window around a day drawn by its penalty; ``"pair"`` -- all nurses over two windows,
         one around a day drawn by its under-cover penalty and one around a day drawn by its other
         penalties (a shift can move from the one to the other while each nurse keeps her total);
-        ``"block"`` -- a random set of nurses over a window twice as long.
+        ``"block"`` -- a random set of nurses over a window twice as long; ``"short"`` -- a shift with
+        under-cover drawn by its penalty, the nurses who could work one more of its type that day
+        (below their limit for the type, allowed it, not on it already) and random others up to the
+        count over the whole horizon, and all nurses over a window around its day (``"days"``
+        when no shift is short).
         """
         n_n, n_d = self.data.n_nurses, self.data.days
         free = np.zeros((n_n, n_d), dtype=bool)
@@ -325,12 +347,35 @@ class NeighbourhoodSearch:
             half = max(2, length // 2)
             free[:, self._window(self._pick_day(under if under.any() else other), half)] = True
             free[:, self._window(self._pick_day(other), half)] = True
+        elif kind == "short":
+            self._short_shift(free, table)
         else:
             count = min(n_n, 2 * self._count(kind, "nurses", n_n, 2))
             rows = self.rng.choice(n_n, size=count, replace=False)
             days = self._window(self._pick_day(under + other), min(n_d, 2 * length))
             free[np.ix_(rows, np.arange(n_d)[days])] = True
         return free
+
+    def _short_shift(self, free: np.ndarray, table: np.ndarray) -> None:
+        """Mark the ``"short"`` neighbourhood of ``table`` in ``free`` (see :meth:`neighbourhood`)."""
+        data = self.data
+        n_n, n_d, n_k = data.n_nurses, data.days, data.n_shifts
+        short = (np.maximum(np.asarray(data.cover) - self.staffed(table), 0) * data.under_weight).ravel()
+        length = self._count("short", "days", n_d, 3)
+        if short.sum() <= 0:
+            under, other = self.day_penalties(table)
+            free[:, self._window(self._pick_day(under + other), length)] = True
+            return
+        day, shift = divmod(int(self.rng.choice(short.size, p=short / short.sum())), n_k)
+        allowed = self._allowed.reshape(n_n, n_d, n_k)[:, day, shift] > 0
+        can_take = np.flatnonzero(allowed & ((table == shift).sum(axis=1) < data.max_shifts[:, shift])
+                                  & (table[:, day] != shift))
+        count = self._count("short", "nurses", n_n, 2)
+        rows = self.rng.permutation(can_take)[:count]
+        others = np.setdiff1d(np.arange(n_n), rows)
+        rows = np.concatenate([rows, self.rng.choice(others, size=min(count - len(rows), len(others)), replace=False)])
+        free[rows.astype(int)] = True
+        free[:, self._window(day, length)] = True
 
     def _pick_kind(self, iteration: int) -> str:
         """Each kind once in turn, then one drawn by its success rate (at least the floor)."""
@@ -340,7 +385,7 @@ class NeighbourhoodSearch:
         return self.kinds[int(self.rng.choice(len(self.kinds), p=weights / weights.sum()))]
 
     def _resize(self, kind: str, factor: float) -> None:
-        keys = {"nurses": ("nurses",), "block": ("nurses", "days")}.get(kind, ("days",))
+        keys = {"nurses": ("nurses",), "block": ("nurses", "days"), "short": ("nurses", "days")}.get(kind, ("days",))
         for key in keys:
             self.size[kind][key] = float(np.clip(self.size[kind][key] * factor, 0.05, 1.0))
 
@@ -392,7 +437,8 @@ class NeighbourhoodSearch:
             raise ValueError("the start roster of a neighbourhood search must be feasible")
         began = time.perf_counter()
         result = SearchResult(best, float(best_score), began=began)
-        saved_limit = self.solver.time_limit
+        saved_limit, saved_options = self.solver.time_limit, dict(self.solver.options)
+        self.solver.options.update(self.options)
         try:
             last_gain = began
             while best_score > target and time.perf_counter() < deadline - 0.05:
@@ -428,6 +474,8 @@ class NeighbourhoodSearch:
                     self._resize(kind, 0.85)  # too big to solve in the time given
         finally:
             self.solver.time_limit = saved_limit
+            self.solver.options.clear()
+            self.solver.options.update(saved_options)
             self.release()
         result.roster, result.objective = best, best_score
         return result

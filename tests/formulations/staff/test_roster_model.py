@@ -9,6 +9,7 @@ highspy's array API.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 
@@ -268,8 +269,9 @@ def _search_setup(number: int) -> tuple[RosterData, np.ndarray, object, Solver]:
     return data, start, model, solver
 
 
-def test_search_never_worsens_and_restores_the_bounds():
+def test_search_never_worsens_and_restores_the_bounds_and_options():
     data, start, model, solver = _search_setup(2)
+    options = dict(solver.options)
     score = checker_score(data)
     found = NeighbourhoodSearch(solver, model.roster, score=score, seed=3).run(start, time.perf_counter() + 4)
     assert found.iterations > 0 and found.objective <= score(start) and not found.stalled
@@ -277,6 +279,46 @@ def test_search_never_worsens_and_restores_the_bounds():
     lower = np.array([v.lb for v in model.roster._x_flat])
     upper = np.array([v.ub for v in model.roster._x_flat])
     assert np.all(lower == 0) and np.array_equal(upper, cell_bounds(data).ravel())
+    assert solver.options == options
+
+
+def _can_take(data: RosterData, table: np.ndarray, day: int, shift: int) -> set[int]:
+    """Nurses allowed ``shift`` on ``day``, below their limit for it and not on it that day (from the data)."""
+    allowed = cell_bounds(data)[:, day, shift] > 0
+    below = (table == shift).sum(axis=1) < data.max_shifts[:, shift]
+    return set(np.flatnonzero(allowed & below & (table[:, day] != shift)).tolist())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_short_shift_neighbourhood_frees_who_can_take_it_and_a_window_around_it(seed):
+    data, start, model, solver = _search_setup(4)
+    table = start.copy()
+    staffed = np.zeros((data.days, data.n_shifts), dtype=int)
+    for n in range(data.n_nurses):
+        worked = np.flatnonzero(table[n] != OFF)
+        np.add.at(staffed, (worked, table[n, worked]), 1)
+    short = np.argwhere(staffed < data.cover)
+    assert len(short), "the start of Instance 4 leaves some shift short"
+    searcher = NeighbourhoodSearch(solver, model.roster, seed=seed)
+    # As many rows as nurses who could take the shift drawn: the rows freed are exactly those nurses.
+    free = searcher.neighbourhood("short", table)
+    window = np.flatnonzero(free.all(axis=0))
+    assert len(window) and np.array_equal(window, np.arange(window[0], window[-1] + 1))
+    rows = set(np.flatnonzero(free.all(axis=1)).tolist())
+    assert np.array_equal(free, np.isin(np.arange(data.n_nurses), list(rows))[:, None] | free.all(axis=0)[None, :])
+    takers = [_can_take(data, table, day, shift) for day, shift in short if day in window]
+    count = searcher._count("short", "nurses", data.n_nurses, 2)
+    assert any(taker <= rows if len(taker) <= count else len(rows & taker) == count for taker in takers)
+
+
+def test_short_shift_neighbourhood_without_a_short_shift_is_a_window_of_days():
+    data, _, model, solver = _search_setup(1)
+    table = np.full((data.n_nurses, data.days), OFF, dtype=int)
+    surplus = dataclasses.replace(data, cover=np.zeros_like(data.cover))
+    searcher = NeighbourhoodSearch(solver, model.roster, seed=0)
+    searcher.data = surplus
+    free = searcher.neighbourhood("short", table)
+    assert free.any(axis=1).all() and np.array_equal(free.any(axis=0), free.all(axis=0))
 
 
 def test_search_without_patience_left_stops_as_stalled():
