@@ -331,9 +331,9 @@ class NeighbourhoodSearch:
         penalties (a shift can move from the one to the other while each nurse keeps her total);
         ``"block"`` -- a random set of nurses over a window twice as long; ``"short"`` -- a shift with
         under-cover drawn by its penalty, the nurses who could work one more of its type that day
-        (below their limit for the type, allowed it, not on it already) and random others up to the
-        count over the whole horizon, and all nurses over a window around its day (``"days"``
-        when no shift is short).
+        (below their limit for the type, allowed it, not on it already; first those with room in their
+        minutes for one more shift and off that day) and random others up to the count over the whole
+        horizon, and all nurses over a window around its day (``"days"`` when no shift is short).
         """
         n_n, n_d = self.data.n_nurses, self.data.days
         free = np.zeros((n_n, n_d), dtype=bool)
@@ -370,8 +370,14 @@ class NeighbourhoodSearch:
         allowed = self._allowed.reshape(n_n, n_d, n_k)[:, day, shift] > 0
         can_take = np.flatnonzero(allowed & ((table == shift).sum(axis=1) < data.max_shifts[:, shift])
                                   & (table[:, day] != shift))
+        # First those with room for one more shift in their minutes and off that day: they can take it
+        # without giving up another; then the rest, each tier in random order.
+        minutes = np.asarray(data.shift_minutes)
+        worked = np.where(table != OFF, minutes[np.maximum(table, 0)], 0).sum(axis=1)
+        room = (data.max_minutes - worked >= minutes[shift]).astype(int) + (table[:, day] == OFF)
+        shuffled = self.rng.permutation(can_take)
         count = self._count("short", "nurses", n_n, 2)
-        rows = self.rng.permutation(can_take)[:count]
+        rows = shuffled[np.argsort(-room[shuffled], kind="stable")][:count]
         others = np.setdiff1d(np.arange(n_n), rows)
         rows = np.concatenate([rows, self.rng.choice(others, size=min(count - len(rows), len(others)), replace=False)])
         free[rows.astype(int)] = True
