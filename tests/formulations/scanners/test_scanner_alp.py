@@ -124,14 +124,16 @@ def test_bounds_lie_between_no_capacity_and_the_optimum(presets, preset):
     bounds = {}
     for basis in ("affine", "separable"):
         policy = ALPPolicy(basis=basis).fit(scenario)
-        assert floor - 1e-9 <= policy.bound_ <= optimum + 1e-9
+        # To the LPs' accuracy: where the best ALP bound is the no-capacity cost itself, HiGHS may return
+        # it a few 1e-9 below (its feasibility tolerance is 1e-7).
+        assert floor - EXACT <= policy.bound_ <= optimum + EXACT
         assert policy.policy_bound_ <= policy.bound_ + 1e-12
         assert policy.violations_.sum() < 1e-6  # the rows hold to the solver's tolerance
         bounds[basis] = policy.bound_
         print(f"{preset} {basis}: bound {policy.bound_:.4f} (net revenue <= {-policy.bound_:.4f}), dp {optimum:.4f}, "
               f"gap {100 * (optimum - policy.bound_) / abs(optimum):.2f} %, no capacity {floor:.4f}")
     # The separable basis contains the affine one: its tightest bound is at least as tight.
-    assert bounds["separable"] >= bounds["affine"] - 1e-9
+    assert bounds["separable"] >= bounds["affine"] - EXACT
 
 
 def test_convex_queue_functions_only_restrict(presets):
