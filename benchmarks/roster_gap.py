@@ -29,7 +29,8 @@ Results (seed 0, 120 s each, one thread, 2-core machine; penalty points, seconds
            8       1348   1283     1300          3.69 %   108.2     0.0039        35.6
 
 Times depend on the machine's load: the neighbourhood solves end on wall-clock limits, so the same
-seed can end on another roster (Instance 8 over ten runs: 1,328 to 1,366, once 1,440).
+seed can end on another roster: Instance 8 in six runs ended at 1,329, 1,333, 1,348, 1,357, 1,366 and
+1,444 (13 nurses short instead of the 12 the cover-only LP bound allows).
 
 Usage::
 
