@@ -339,33 +339,33 @@ class NeighbourhoodSearch:
         free = np.zeros((n_n, n_d), dtype=bool)
         under, other = self.day_penalties(table)
         length = self._count(kind, "days", n_d, 3)
+        # With no shift short, the short shift's neighbourhood is a window of days of its own length.
+        marked = kind == "short" and self._short_shift(free, table, length)
         if kind == "nurses":
             free[self.rng.choice(n_n, size=self._count(kind, "nurses", n_n, 2), replace=False)] = True
-        elif kind == "days":
+        elif kind == "days" or (kind == "short" and not marked):
             free[:, self._window(self._pick_day(under + other), length)] = True
         elif kind == "pair":
             half = max(2, length // 2)
             free[:, self._window(self._pick_day(under if under.any() else other), half)] = True
             free[:, self._window(self._pick_day(other), half)] = True
-        elif kind == "short":
-            self._short_shift(free, table)
-        else:
+        elif kind == "block":
             count = min(n_n, 2 * self._count(kind, "nurses", n_n, 2))
             rows = self.rng.choice(n_n, size=count, replace=False)
             days = self._window(self._pick_day(under + other), min(n_d, 2 * length))
             free[np.ix_(rows, np.arange(n_d)[days])] = True
         return free
 
-    def _short_shift(self, free: np.ndarray, table: np.ndarray) -> None:
-        """Mark the ``"short"`` neighbourhood of ``table`` in ``free`` (see :meth:`neighbourhood`)."""
+    def _short_shift(self, free: np.ndarray, table: np.ndarray, length: int) -> bool:
+        """Mark the ``"short"`` neighbourhood of ``table`` in ``free``, with a window of ``length`` days.
+
+        Returns False, marking nothing, when no shift is short (see :meth:`neighbourhood`).
+        """
         data = self.data
         n_n, n_d, n_k = data.n_nurses, data.days, data.n_shifts
         short = (np.maximum(np.asarray(data.cover) - self.staffed(table), 0) * data.under_weight).ravel()
-        length = self._count("short", "days", n_d, 3)
         if short.sum() <= 0:
-            under, other = self.day_penalties(table)
-            free[:, self._window(self._pick_day(under + other), length)] = True
-            return
+            return False
         day, shift = divmod(int(self.rng.choice(short.size, p=short / short.sum())), n_k)
         allowed = self._allowed.reshape(n_n, n_d, n_k)[:, day, shift] > 0
         can_take = np.flatnonzero(allowed & ((table == shift).sum(axis=1) < data.max_shifts[:, shift])
@@ -382,6 +382,7 @@ class NeighbourhoodSearch:
         rows = np.concatenate([rows, self.rng.choice(others, size=min(count - len(rows), len(others)), replace=False)])
         free[rows.astype(int)] = True
         free[:, self._window(day, length)] = True
+        return True
 
     def _pick_kind(self, iteration: int) -> str:
         """Each kind once in turn, then one drawn by its success rate (at least the floor)."""
