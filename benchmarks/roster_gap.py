@@ -29,8 +29,9 @@ Results (seed 0, 120 s each, one thread, 2-core machine; penalty points, seconds
            8       1348   1283     1300          3.69 %   108.2     0.0039        35.6
 
 Times depend on the machine's load: the neighbourhood solves end on wall-clock limits, so the same
-seed can end on another roster: Instance 8 in six runs ended at 1,329, 1,333, 1,348, 1,357, 1,366 and
-1,444 (13 nurses short instead of the 12 the cover-only LP bound allows).
+seed can end on another roster: Instance 8 in eleven runs (seeds 0-4, some two at a time on the two cores)
+ended at 1,326, 1,329, 1,333, 1,338, 1,347, 1,348, 1,357, 1,366, 1,444, 1,444 and 1,544: the last four
+above the 5 % target of 1,365, the last three 13 or 14 nurses short where the cover-only LP bound allows 12.
 
 Usage::
 

@@ -41,6 +41,7 @@ EPILOG = """examples:
   optalloc bench run benchmarks/suites/beds/beds.toml
   optalloc simulate --scenario scanners/gocgun-v0 --policy dp --days 5
   optalloc solve FAMILY INSTANCE --time-limit 60 --json      (a static instance: an id or a JSON file)
+  optalloc solve staff instance8 --time-limit 120 --set seed=3
 """
 
 
@@ -483,7 +484,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     out = check_output_path(args.out, "--out file") if args.out else None
     time_limit, gap = check_solve_limits("optalloc solve", args.time_limit, args.gap, names=("--time-limit", "--gap"))
-    instance = make_instance(args.instance, family=args.family)
+    instance = make_instance(args.instance, family=args.family, **_parse_assignments(args.set, "instance override"))
     # Checked before the solve, and only for a family that writes its solutions (no empty results/ otherwise).
     writes = type(instance).write_solution is not Instance.write_solution
     stem = _output_path(args.save, Path("results") / instance.id.replace("/", "_"), "--save stem") if writes else None
@@ -639,6 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, metavar="S", help="wall-clock limit of the solve in seconds (default none)")
     p.add_argument("--gap", type=float, metavar="G",
                    help="relative MIP gap at which to stop, a fraction (0.01 = 1 %%; default the solver's, 1e-4)")
+    p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                   help="instance parameter override of a registered id, e.g. --set seed=3 or --set method=mip for "
+                        "a staff instance (see the instance class's parameters); repeatable")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.add_argument("--out", metavar="FILE.json", help="also write the record (with the solution) to FILE.json")
     p.add_argument("--save", metavar="STEM",

@@ -413,6 +413,9 @@ CLI_ERRORS = [
     (["solve", "toy", "knapsack-i0", "--out", "missing/r.json"], "The folder of the --out file 'missing/r.json'"),
     (["solve", "toy", "knapsack-i0", "--out", "sub"], "The --out file 'sub' is a folder"),
     (["solve", "toy", "knapsack-i0", "--time-limit", "soon"], "argument --time-limit: invalid float value: 'soon'"),
+    (["solve", "toy", "knapsack-i0", "--set", "seed"], "The instance override 'seed' must look like key=value."),
+    (["solve", "toy", "knapsack-i0", "--set", "bogus=1"], "Unknown parameter(s) ['bogus'] for instance toy/knapsack-i0"),
+    (["solve", "toy", "good.json", "--set", "bogus=1"], "keyword overrides ['bogus'] apply to registered ids only"),
 ]
 
 

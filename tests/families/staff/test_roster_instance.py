@@ -100,6 +100,18 @@ def test_a_benchmark_file_is_an_instance(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["objective"] == record.objective
 
 
+def test_cli_set_overrides_the_instance_parameters(capsys, tmp_path):
+    code = main(["solve", "staff", "instance1", "--set", "method=mip", "--set", "seed=3", "--json",
+                 "--save", str(tmp_path / "mip1")])
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert code == 0, err
+    assert json.loads(record["instance_spec"]) == {"id": "staff/instance1", "overrides": {"method": "mip", "seed": 3}}
+    assert record["status"] == "optimal" and record["checked_objective"] == 607
+    assert main(["solve", "staff", "instance1", "--set", "method=simplex"]) == 2
+    assert "must be one of 'lns', 'mip'. Got 'simplex'" in capsys.readouterr().err
+
+
 def test_a_malformed_file_is_one_clean_error(tmp_path, capsys):
     path = tmp_path / "broken.txt"
     path.write_text(TINY.replace("B,D=7,2880,960,4,2,2,1", "B,D=7,2880,lots,4,2,2,1"))
