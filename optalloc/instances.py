@@ -182,6 +182,9 @@ class Instance(ABC):
     """
 
     tags: ClassVar[InstanceTags]
+    #: Keyword arguments that say which instance this is (its data, or where to read it): an override of one
+    #: would keep the registered id and best-known value for other data, so :func:`make_instance` refuses it.
+    identity: ClassVar[tuple[str, ...]] = ()
     id: str = ""
     best_known: float | None = None
     overrides: dict[str, Any]
@@ -496,6 +499,11 @@ def make_instance(id_or_path: str | os.PathLike[str], *, family: str | None = No
     else:
         check_finite_params(f"instance {spec.id}", overrides)
         cls = _instance_class(load_entry_point(spec.entry_point), spec.entry_point)
+        fixed = sorted(set(overrides) & set(cls.identity))
+        if fixed:
+            raise ConfigurationError(f"The parameter(s) {fixed} of instance {spec.id} say which instance it is and "
+                                     f"cannot be overridden (its id and best-known value would then describe other "
+                                     f"data); name another instance id or a file instead.")
         _check_data(f"instance {spec.id}", cls, {**spec.kwargs, **overrides})
         instance = cls(instance_id=spec.id, **{**spec.kwargs, **overrides})
         instance.overrides = dict(overrides)

@@ -68,6 +68,7 @@ class RosterInstance(Instance):
     """
 
     tags = InstanceTags(family="staff", sense="minimize", objective_unit="penalty points")
+    identity = ("number", "path")
 
     def __init__(self, instance_id: str = "", *, number: int | None = None, path: str | None = None,
                  method: str = "lns", threads: int = 1, seed: int = 0, best_known: float | None = None) -> None:

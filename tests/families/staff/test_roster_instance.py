@@ -110,6 +110,9 @@ def test_cli_set_overrides_the_instance_parameters(capsys, tmp_path):
     assert record["status"] == "optimal" and record["checked_objective"] == 607
     assert main(["solve", "staff", "instance1", "--set", "method=simplex"]) == 2
     assert "must be one of 'lns', 'mip'. Got 'simplex'" in capsys.readouterr().err
+    # Another number would solve Instance 2 under the id and the optimum of Instance 1.
+    assert main(["solve", "staff", "instance1", "--set", "number=2"]) == 2
+    assert "The parameter(s) ['number'] of instance staff/instance1 say which instance it is" in capsys.readouterr().err
 
 
 def test_a_malformed_file_is_one_clean_error(tmp_path, capsys):
