@@ -211,3 +211,23 @@ def test_cost_decimals_follow_the_size_of_the_costs():
     assert cost_decimals([-20.3258, 8.6]) == 3
     assert cost_decimals([5.6]) == 4
     assert cost_decimals([float("nan"), 0.0]) == 0
+
+
+def _subcommand(parser, *names):
+    """The parser of ``optalloc NAME [NAME ...]``."""
+    import argparse
+
+    for name in names:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
+def test_bench_run_executor_choices_are_the_harness_ones():
+    # The CLI names them itself so that '--help' imports no harness; they must stay the harness's own.
+    from optalloc.bench import EXECUTORS
+    from optalloc.cli import build_parser
+
+    run = _subcommand(build_parser(), "bench", "run")
+    option = next(a for a in run._actions if "--executor" in a.option_strings)
+    assert tuple(option.choices) == EXECUTORS and option.default in EXECUTORS
