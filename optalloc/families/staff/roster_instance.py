@@ -49,10 +49,10 @@ class RosterInstance(Instance):
         A file in the benchmark's text format instead; exactly one of ``number`` and ``path``.
     method : {"lns", "mip"}, default "lns"
         ``"mip"``: the plain model, one HiGHS solve. ``"lns"``: a constructive start given to HiGHS;
-        with a time limit, 5 % of it on the full model (which gives the bound) and the rest on a
-        large-neighbourhood search (or on the full model again when the first solve is within 1 %
-        of its bound, or once the search stalls); without one, the full model from that start,
-        solved to optimality
+        with a time limit, 5 % of it (at least 2 s where that is at most 15 % of it) on the full
+        model (which gives the bound) and the rest on a large-neighbourhood search (or on the full
+        model again when the first solve is within 1 % of its bound, or once the search stalls);
+        without one, the full model from that start, solved to optimality
         (:func:`optalloc.formulations.staff.roster_solve.solve_roster`).
     threads : int, default 1
         HiGHS threads.
