@@ -641,8 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap", type=float, metavar="G",
                    help="relative MIP gap at which to stop, a fraction (0.01 = 1 %%; default the solver's, 1e-4)")
     p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
-                   help="instance parameter override of a registered id, e.g. --set seed=3 or --set method=mip for "
-                        "a staff instance (see the instance class's parameters); repeatable")
+                   help="instance parameter override of a registered id, e.g. --set seed=3 (the search's seed) or "
+                        "--set method=mip (the plain model) for a staff instance; an unknown name is refused with "
+                        "the known ones; repeatable")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.add_argument("--out", metavar="FILE.json", help="also write the record (with the solution) to FILE.json")
     p.add_argument("--save", metavar="STEM",
