@@ -12,10 +12,9 @@ hand-written list.
 from setuptools import find_namespace_packages, find_packages, setup
 
 MAPPED = ("formulations", "rl")
-#: A family's data folders (``optalloc/families/<family>/data``, no ``__init__.py``) are packages of data
-#: files: named here, they ship their files through ``package-data`` without setuptools' "would be ignored".
-DATA = [name for name in find_namespace_packages(include=["optalloc.*"], exclude=["*.__pycache__"])
-        if "data" in name.split(".")]
 
-setup(packages=find_packages(include=["optalloc", "optalloc.*"]) + DATA
+# Namespace discovery under optalloc/: its only folders without an __init__.py are the families' data/
+# folders, packages of data files (package-data in pyproject.toml); plain discovery would leave them out,
+# with setuptools' "Package would be ignored" warning.
+setup(packages=find_namespace_packages(include=["optalloc", "optalloc.*"], exclude=["*.__pycache__"])
       + [f"optalloc.{name}" for name in find_packages(include=[f"{m}{s}" for m in MAPPED for s in ("", ".*")])])
