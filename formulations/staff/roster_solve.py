@@ -193,10 +193,13 @@ def solve_roster(data: RosterData, *, method: str = "lns", time_limit: float | N
     best = _Best(score, start, began)
 
     searching = method == "lns" and start is not None and time_limit is not None
-    first_seconds = None if time_limit is None else max(first_fraction * time_limit,
-                                                         min(_FIRST_FLOOR, _FIRST_CAP * time_limit))
-    first = _full_solve(solver, block, best, None if time_limit is None else
-                        (first_seconds if searching else deadline - time.perf_counter()))
+    if time_limit is None:
+        first_limit = None
+    elif searching:
+        first_limit = max(first_fraction * time_limit, min(_FIRST_FLOOR, _FIRST_CAP * time_limit))
+    else:
+        first_limit = deadline - time.perf_counter()
+    first = _full_solve(solver, block, best, first_limit)
     tree_nodes = _tree_nodes(solver)
     bound = first.bound
     last = first
