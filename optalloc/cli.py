@@ -505,10 +505,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     """Print the parameters of a scenario or the hyperparameters of a policy, with defaults and meanings."""
     from optalloc.describe import describe, describe_tags, format_table, format_tags
-    from optalloc.registry import policy_spec, scenario_spec
+    from optalloc.registry import instance_spec, policy_spec, scenario_spec
 
     kind, table = describe(args.id)
-    spec = scenario_spec(args.id) if kind == "scenario" else policy_spec(args.id)
+    spec = {"scenario": scenario_spec, "policy": policy_spec, "instance": instance_spec}[kind](args.id)
     tags = describe_tags(args.id)
     if args.json:
         report = {"id": args.id, "kind": kind, "description": spec.description, "tags": tags,
@@ -519,6 +519,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print(format_tags(tags) + "\n")
     if kind == "scenario":
         print("(value: this preset's; change one with --set NAME=VALUE)\n")
+    elif kind == "instance":
+        family, name = args.id.split("/", 1)
+        print(f"(value: the registered one; change one with optalloc solve {family} {name} --set NAME=VALUE)\n")
     else:
         print(f"(set one with --policy {args.id}:NAME=VALUE)\n")
     print(format_table(table))
@@ -553,12 +556,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "describe",
-        help="show a scenario's parameters or a policy's hyperparameters",
+        help="show the parameters of a scenario, a policy or a static instance",
         description="Print every parameter of a scenario (its value in this preset, its default, its meaning and "
-                    "unit) or every hyperparameter of a policy (its default and meaning), as documented in the code.",
+                    "unit), every hyperparameter of a policy (its default and meaning) or every parameter of a "
+                    "static instance (its registered value, its default and meaning, and what its data holds), "
+                    "as documented in the code.",
     )
-    p.add_argument("id", metavar="ID", help="scenario id (e.g. beds/stochastic-v0) or policy id (e.g. ppo); "
-                                            "see 'optalloc list'")
+    p.add_argument("id", metavar="ID", help="scenario id (e.g. beds/stochastic-v0), policy id (e.g. ppo) or "
+                                            "static instance id (e.g. staff/instance8); see 'optalloc list'")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_describe)
 

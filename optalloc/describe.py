@@ -5,6 +5,10 @@ The tables are read from the code itself, so they cannot drift from it:
 * a scenario's parameters are the fields of its frozen parameter dataclass
   (``scenario.params_class``); the meaning of each is the field's attribute
   docstring (a string literal right below it, units in brackets);
+* a static instance's parameters are the keywords of its class's
+  ``__init__`` (its data, options and best-known value), with the
+  registered values; the meaning of each is its entry in the "Parameters"
+  section of the class's NumPy docstring;
 * a policy's hyperparameters are the keywords of its ``__init__``; the
   meaning of each is its entry in the "Parameters" section of the class's
   NumPy docstring or, for a policy whose hyperparameters are the fields of an
@@ -35,10 +39,13 @@ from typing import Any
 
 import pandas as pd
 
+from optalloc.instances import INSTANCES, instance_class, instance_parameters, instance_spec, make_instance
 from optalloc.registry import POLICIES, SCENARIOS, _lookup, make_policy, make_scenario
 
 #: Columns of :func:`describe_scenario`.
 SCENARIO_COLUMNS = ("parameter", "value", "default", "meaning")
+#: Columns of :func:`describe_instance`.
+INSTANCE_COLUMNS = SCENARIO_COLUMNS
 #: Columns of :func:`describe_policy`.
 POLICY_COLUMNS = ("parameter", "default", "meaning")
 
@@ -175,6 +182,52 @@ def describe_scenario(scenario_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SCENARIO_COLUMNS), dtype=object)
 
 
+def _class_docs(cls: type) -> dict[str, str]:
+    """The "Parameters" entries of a class's docstring and its bases' (a subclass's entry replaces its base's)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        docs.update(docstring_parameters(klass.__dict__.get("__doc__")))
+    return docs
+
+
+def describe_instance(instance_id: str) -> pd.DataFrame:
+    """Every parameter of a registered static instance: its registered value, its default and its meaning.
+
+    Parameters
+    ----------
+    instance_id : str
+        Registered instance id, e.g. ``"staff/instance8"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`INSTANCE_COLUMNS`, one row per keyword of the instance
+        class's ``__init__`` in signature order (``instance_id`` left out):
+        ``value`` as the registry sets it, ``default`` the keyword's default,
+        ``meaning`` from the class docstring's "Parameters" section; a
+        parameter that says which instance it is (``Instance.identity``) says
+        so, since ``--set`` cannot change it.
+
+    Raises
+    ------
+    optalloc.exceptions.UnknownIdError
+        If ``instance_id`` is not registered (with close matches).
+    """
+    spec = instance_spec(instance_id)
+    cls = instance_class(instance_id)
+    docs = _class_docs(cls)
+    signature = inspect.signature(cls.__init__).parameters
+    rows = []
+    for name in instance_parameters(cls):
+        default = signature[name].default
+        default = REQUIRED if default is inspect.Parameter.empty else default
+        meaning = docs.get(name, "")
+        if name in cls.identity:
+            meaning = f"{meaning} (says which instance this is: not changeable with --set)".strip()
+        rows.append((name, spec.kwargs.get(name, default), default, meaning))
+    return pd.DataFrame(rows, columns=list(INSTANCE_COLUMNS), dtype=object)
+
+
 def describe_policy(policy_id: str) -> pd.DataFrame:
     """Every hyperparameter of a registered policy: its default and its meaning.
 
@@ -204,9 +257,7 @@ def describe_policy(policy_id: str) -> pd.DataFrame:
     if config_class is not None and dataclasses.is_dataclass(config_class):
         docs = attribute_docs(config_class)
     else:
-        docs = {}
-        for klass in reversed(cls.__mro__):  # a subclass's entry replaces its base's
-            docs.update(docstring_parameters(klass.__dict__.get("__doc__")))
+        docs = _class_docs(cls)
     signature = inspect.signature(cls.__init__).parameters
     rows = []
     for name in cls._param_names():
@@ -216,39 +267,50 @@ def describe_policy(policy_id: str) -> pd.DataFrame:
 
 
 def describe(item_id: str) -> tuple[str, pd.DataFrame]:
-    """The table of a registered scenario or policy id.
+    """The table of a registered scenario, policy or static instance id.
 
     Parameters
     ----------
     item_id : str
-        A scenario id (``"beds/seed002-v0"``) or a policy id (``"ppo"``).
+        A scenario id (``"beds/seed002-v0"``), a policy id (``"ppo"``) or a
+        static instance id (``"staff/instance8"``).
 
     Returns
     -------
-    kind : {"scenario", "policy"}
+    kind : {"scenario", "policy", "instance"}
     table : pandas.DataFrame
-        :func:`describe_scenario` or :func:`describe_policy`.
+        :func:`describe_scenario`, :func:`describe_policy` or :func:`describe_instance`.
 
     Raises
     ------
     optalloc.exceptions.UnknownIdError
-        If the id is neither, with the closest scenario and policy ids.
+        If the id is none of them, with the closest ids.
     """
     if item_id in SCENARIOS:
         return "scenario", describe_scenario(item_id)
     if item_id in POLICIES:
         return "policy", describe_policy(item_id)
-    _lookup({**SCENARIOS, **POLICIES}, "scenario or policy", item_id)
+    if item_id in INSTANCES:
+        return "instance", describe_instance(item_id)
+    _lookup({**SCENARIOS, **POLICIES, **INSTANCES}, "scenario, policy or instance", item_id)
     raise AssertionError("unreachable: _lookup raises for an unregistered id")
 
 
 def describe_tags(item_id: str) -> dict[str, Any]:
-    """What a registered scenario is and offers, or what a policy is and accepts (JSON-serialisable).
+    """What a registered scenario is and offers, what a policy is and accepts, or what an instance is.
 
     Scenario: its tags (family, action kind, epoch name, cost unit and scale,
     capabilities), its action components and its KPIs with units. Policy: its
-    method kind, information set, exactness and what it accepts.
+    method kind, information set, exactness and what it accepts. Static
+    instance: its family, objective sense and unit, method kind and what its
+    data holds (:meth:`optalloc.instances.Instance.summary`). JSON-serialisable.
     """
+    if item_id in INSTANCES:
+        instance = make_instance(item_id)
+        tags = instance.tags
+        known = {} if instance.best_known is None else {"best_known": instance.best_known}
+        return {"family": tags.family, "sense": tags.sense, "objective_unit": tags.objective_unit,
+                "method": tags.method, **known, **instance.summary()}
     if item_id in SCENARIOS:
         scenario = make_scenario(item_id)
         tags, table = scenario.tags, scenario.action_table()
@@ -325,11 +387,13 @@ def format_table(table: pd.DataFrame, width: int | None = None) -> str:
 
 
 __all__ = [
+    "INSTANCE_COLUMNS",
     "POLICY_COLUMNS",
     "REQUIRED",
     "SCENARIO_COLUMNS",
     "attribute_docs",
     "describe",
+    "describe_instance",
     "describe_policy",
     "describe_scenario",
     "describe_tags",

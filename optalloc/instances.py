@@ -55,6 +55,8 @@ __all__ = [
     "InstanceSpec",
     "InstanceTags",
     "check_solve_limits",
+    "instance_class",
+    "instance_parameters",
     "instance_spec",
     "known_families",
     "list_instances",
@@ -245,6 +247,16 @@ class Instance(ABC):
         """
         return None
 
+    def summary(self) -> dict[str, Any]:
+        """What the instance's data holds, in a few JSON-serialisable entries (``optalloc describe`` shows them).
+
+        Returns
+        -------
+        dict of str to object
+            E.g. the number of nurses, days and shift types of a roster; none by default.
+        """
+        return {}
+
     def write_solution(self, solution: Any, stem: Path) -> list[Path]:
         """Write a solution in the forms people read (a table, a chart) next to ``stem``; the files written.
 
@@ -427,6 +439,22 @@ def instance_spec(instance_id: str) -> InstanceSpec:
     raise unknown_id_error("instance", instance_id, sorted(INSTANCES))
 
 
+def instance_class(instance_id: str) -> type[Instance]:
+    """The :class:`Instance` subclass of a registered instance id (its module imported on use).
+
+    Raises
+    ------
+    UnknownIdError
+        If ``instance_id`` is not registered (with close matches).
+    ConfigurationError
+        If its entry point is not an :class:`Instance` subclass.
+    """
+    from optalloc.registry import load_entry_point
+
+    spec = instance_spec(instance_id)
+    return _instance_class(load_entry_point(spec.entry_point), spec.entry_point)
+
+
 def list_instances(family: str | None = None) -> list[InstanceSpec]:
     """The registered instances (of ``family``, if given), sorted by id, numbers by value (instance2 before instance10)."""
     return [INSTANCES[k] for k in sorted(INSTANCES, key=_natural) if family is None or INSTANCES[k].family == family]
@@ -547,16 +575,16 @@ def _instance_class(obj: Any, where: str) -> type[Instance]:
 
 def _check_data(owner: str, cls: type[Instance], given: Any) -> None:
     """Refuse unknown keyword arguments of an instance class and missing required ones."""
-    check_known_keys(owner, given, _data_names(cls))
+    check_known_keys(owner, given, instance_parameters(cls))
     required = [p.name for p in inspect.signature(cls.__init__).parameters.values()
-                if p.name in _data_names(cls) and p.default is inspect.Parameter.empty]
+                if p.name in instance_parameters(cls) and p.default is inspect.Parameter.empty]
     missing = [name for name in required if name not in given]
     if missing:
         raise ConfigurationError(f"Missing parameter(s) {missing} for {owner}; it needs {required}.")
 
 
-def _data_names(cls: type[Instance]) -> list[str]:
-    """The keyword arguments of an instance class (its data and ``best_known``), in signature order."""
+def instance_parameters(cls: type[Instance]) -> list[str]:
+    """The keyword arguments of an instance class (its data, options and ``best_known``), in signature order."""
     names = [p.name for p in inspect.signature(cls.__init__).parameters.values()
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return [n for n in names if n not in ("self", "instance_id")]

@@ -20,6 +20,7 @@ from toy_family.simple_policies import TESTS_FOLDER, install_entry_points, regis
 from optalloc import describe as d
 from optalloc.cli import main
 from optalloc.exceptions import DependencyNotInstalled, UnknownIdError
+from optalloc.instances import INSTANCES
 from optalloc.policy import Policy
 from optalloc.registry import POLICIES, SCENARIOS, ScenarioSpec, make_policy
 
@@ -138,11 +139,28 @@ def test_every_registered_policy_hyperparameter_is_documented(policy_id):
     assert not undocumented, f"{policy_id}: hyperparameters without documentation: {undocumented}"
 
 
+def test_instance_table_has_registered_value_default_and_meaning():
+    table = d.describe_instance("toy/knapsack-i0").set_index("parameter")
+    assert list(table.index) == ["values", "weights", "capacity", "required", "best_known"]
+    assert table.loc["capacity"].tolist() == [70, d.REQUIRED, "Weight capacity [kg], non-negative."]
+    assert table.loc["required", "value"] == () and table.loc["best_known", "default"] is None
+    assert table.loc["weights", "value"][:3] == [11, 11, 15]
+
+
+@pytest.mark.parametrize("instance_id", sorted(INSTANCES))
+def test_every_registered_instance_parameter_is_documented(instance_id):
+    table = d.describe_instance(instance_id)
+    undocumented = table.loc[table["meaning"] == "", "parameter"].tolist()
+    assert not undocumented, f"{instance_id}: parameters without documentation: {undocumented}"
+
+
 def test_unknown_id_suggests_close_ids():
     with pytest.raises(UnknownIdError, match=r"Did you mean 'ppo'"):
         d.describe("ppo2")
     with pytest.raises(UnknownIdError, match=r"Did you mean 'toy/walk-v0'"):
         d.describe("toy/wlak-v0")
+    with pytest.raises(UnknownIdError, match=r"Did you mean 'toy/knapsack-i0'"):
+        d.describe("toy/knapsak-i0")
 
 
 # ---------------------------------------------------------------- parsing helpers
@@ -224,10 +242,23 @@ def test_cli_describe_policy_json(capsys):
     assert rows["hidden_sizes"]["default"] == [64, 64] and rows["target_kl"]["default"] is None
 
 
+def test_cli_describe_instance(capsys):
+    code, out, _ = run(capsys, "describe", "toy/knapsack-i0")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "instance toy/knapsack-i0: " + INSTANCES["toy/knapsack-i0"].description
+    assert lines[1:5] == ["family: toy", "sense: maximize", "objective_unit: EUR", "method: math_programming"]
+    assert "optalloc solve toy knapsack-i0 --set NAME=VALUE" in out
+    assert next(line for line in lines if line.startswith("capacity")).split()[:3] == ["capacity", "70", "(required)"]
+    code, out, _ = run(capsys, "describe", "toy/knapsack-i0", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["kind"] == "instance" and "best_known" not in report["tags"]
+    assert {r["parameter"]: r["value"] for r in report["parameters"]}["capacity"] == 70
+
+
 def test_cli_describe_unknown_id_is_one_line_exit_2(capsys):
     code, out, err = run(capsys, "describe", "dpp")
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("optalloc: error: Unknown scenario or policy id 'dpp'")
+    assert err.count("\n") == 1 and err.startswith("optalloc: error: Unknown scenario, policy or instance id 'dpp'")
     assert "Did you mean 'dp'" in err
 
 
@@ -245,6 +276,7 @@ import optalloc.describe
 from optalloc.cli import main
 assert main(['describe', 'toy/walk-v0']) == 0
 assert main(['describe', 'toy-toward']) == 0
+assert main(['describe', 'toy/knapsack-i0']) == 0
 assert not {'torch', 'pyomo'} & set(sys.modules)
 raise SystemExit(main(['describe', 'ppo']))
 """

@@ -127,6 +127,11 @@ class RosterInstance(Instance):
                                      f"rule(s): {listed}" + (f"; and {more} more" if more > 0 else ""))
         return float(checked.objective)
 
+    def summary(self) -> dict[str, Any]:
+        """Nurses, days and shift types of the instance (what ``optalloc describe`` shows)."""
+        data = self.data
+        return {"nurses": data.n_nurses, "days": data.days, "shift_types": list(data.shift_ids)}
+
     def write_solution(self, solution: Any, stem: Path) -> list[Path]:
         """The roster as ``stem.csv`` (nurses x days of shift ids) and ``stem.png`` (a chart); the paths."""
         from optalloc.families.staff.roster_plot import write_roster_files

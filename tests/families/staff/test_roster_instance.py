@@ -115,6 +115,21 @@ def test_cli_set_overrides_the_instance_parameters(capsys, tmp_path):
     assert "The parameter(s) ['number'] of instance staff/instance1 say which instance it is" in capsys.readouterr().err
 
 
+def test_cli_describe_shows_the_data_and_which_parameters_are_fixed(capsys):
+    assert main(["describe", "staff/instance8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # Instance 8 of the benchmark's table: 28 days, 30 staff, 4 shift types, optimum 1300.
+    assert {k: report["tags"][k] for k in ("nurses", "days", "shift_types", "best_known")} == {
+        "nurses": 30, "days": 28, "shift_types": ["E", "D", "L", "N"], "best_known": 1300}
+    rows = {r["parameter"]: r for r in report["parameters"]}
+    assert rows["number"]["value"] == 8 and rows["seed"]["value"] == 0 and rows["method"]["default"] == "lns"
+    assert [name for name, row in rows.items() if "not changeable with --set" in row["meaning"]] == ["number", "path"]
+    # Instances 9-24 have no published optimum here: no best-known line rather than an empty one.
+    assert main(["describe", "staff/instance9"]) == 0
+    out = capsys.readouterr().out
+    assert "best_known:" not in out and "nurses: 36" in out
+
+
 def test_a_malformed_file_is_one_clean_error(tmp_path, capsys):
     path = tmp_path / "broken.txt"
     path.write_text(TINY.replace("B,D=7,2880,960,4,2,2,1", "B,D=7,2880,lots,4,2,2,1"))
