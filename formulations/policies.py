@@ -516,9 +516,9 @@ class PlannerHindsightPolicy(ActsFromPlans, _PlannerPolicy):
         episodes = len(next(iter(noise.values()))) if noise else 0
         order: Any = range(episodes)
         if self.progress:
-            from tqdm.auto import tqdm
+            from optalloc.progress import progress_bar
 
-            order = tqdm(order, desc="hindsight MILPs", unit="episode", leave=False)
+            order = progress_bar(order, desc="hindsight MILPs", unit="episode")
         plans = np.empty((episodes, self._scenario.horizon, *self._scenario.action_space.shape), dtype=np.int64)
         for i in order:  # one persistent model: only the path changes between episodes
             path = {key: value[i:i + 1] for key, value in noise.items()}

@@ -897,10 +897,9 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
     """
     import os
 
-    from tqdm.auto import tqdm
-
     from optalloc.evaluation import check_episodes, check_evaluation_size, summarise
     from optalloc.manifest import run_manifest
+    from optalloc.progress import progress_bar
     from optalloc.registry import make_scenario
 
     n_episodes = check_episodes(suite.episodes if episodes is None else episodes)
@@ -982,8 +981,8 @@ def run_suite(suite: Suite, *, episodes: int | None = None, workers: int | None 
         tasks |= {key: (_run_solve_cell, (suite.solves[key[1]],), f"solve {suite.solves[key[1]].instance}")
                   for key in solve_identities if key not in solved}
         n_workers = min(os.cpu_count() or 1, len(tasks)) if workers is None else workers
-        with tqdm(total=n_total, initial=resumed, desc=f"suite {suite.name}", unit="cell", leave=False,
-                  disable=not progress) as bar:
+        with progress_bar(total=n_total, initial=resumed, enabled=progress, desc=f"suite {suite.name}",
+                          unit="cell") as bar:
             bars.append(bar)
             if executor == "dask" and tasks:
                 _run_on_dask(tasks, address, workers, finish, bar)

@@ -585,7 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenario parameter override, e.g. --set horizon=10; repeatable")
     p.add_argument("--csv", metavar="FILE", help="write the per-episode results to FILE")
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they show on a terminal only)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -679,7 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes (default: one per CPU core); results do not depend on it")
     p.add_argument("--json", action="store_true", help="print the summary as JSON records")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG figures")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they show on a terminal only)")
     p.add_argument("--target-halfwidth", type=float, metavar="X",
                    help="add episodes (doubling a scenario's count each round) until every paired difference to "
                         "the reference has a 95%% CI half-width of at most X, in the scenario's cost unit")

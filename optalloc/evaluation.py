@@ -373,9 +373,9 @@ def evaluate(
     check_evaluation_size(scenario, episodes, len(pols))
     noise = scenario.sample_noise(seed, episodes)
     runs: dict[str, PolicyRun] = {}
-    from tqdm.auto import tqdm
+    from optalloc.progress import progress_bar
 
-    with tqdm(pols.items(), desc=f"evaluate {scenario.id}", unit="policy", leave=False, disable=not progress) as bar:
+    with progress_bar(pols.items(), enabled=progress, desc=f"evaluate {scenario.id}", unit="policy") as bar:
         for name, pol in bar:
             bar.set_postfix_str(name)
             runs[name] = run_policy(name, pol, scenario, noise, fit_seed=seed if fit_seed is None else fit_seed)

@@ -373,9 +373,9 @@ def training_progress(enabled: bool = True) -> Iterator[None]:
 def _progress_bar(total: int | None, description: str) -> Any:
     if not _SHOW_PROGRESS:
         return None
-    from tqdm.auto import tqdm
+    from optalloc.progress import progress_bar
 
-    return tqdm(total=total, desc=description, unit="step", unit_scale=True, leave=False)
+    return progress_bar(total=total, desc=description, unit="step", unit_scale=True)
 
 
 class DivergenceGuard:
