@@ -182,6 +182,12 @@ def describe_scenario(scenario_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SCENARIO_COLUMNS), dtype=object)
 
 
+def _init_defaults(cls: type) -> dict[str, Any]:
+    """The default of each keyword of ``cls.__init__`` (:data:`REQUIRED` where it has none)."""
+    return {name: REQUIRED if p.default is inspect.Parameter.empty else p.default
+            for name, p in inspect.signature(cls.__init__).parameters.items()}
+
+
 def _class_docs(cls: type) -> dict[str, str]:
     """The "Parameters" entries of a class's docstring and its bases' (a subclass's entry replaces its base's)."""
     docs: dict[str, str] = {}
@@ -215,12 +221,10 @@ def describe_instance(instance_id: str) -> pd.DataFrame:
     """
     spec = instance_spec(instance_id)
     cls = instance_class(instance_id)
-    docs = _class_docs(cls)
-    signature = inspect.signature(cls.__init__).parameters
+    docs, defaults = _class_docs(cls), _init_defaults(cls)
     rows = []
     for name in instance_parameters(cls):
-        default = signature[name].default
-        default = REQUIRED if default is inspect.Parameter.empty else default
+        default = defaults[name]
         meaning = docs.get(name, "")
         if name in cls.identity:
             meaning = f"{meaning} (says which instance this is: not changeable with --set)".strip()
@@ -258,11 +262,8 @@ def describe_policy(policy_id: str) -> pd.DataFrame:
         docs = attribute_docs(config_class)
     else:
         docs = _class_docs(cls)
-    signature = inspect.signature(cls.__init__).parameters
-    rows = []
-    for name in cls._param_names():
-        default = signature[name].default
-        rows.append((name, REQUIRED if default is inspect.Parameter.empty else default, docs.get(name, "")))
+    defaults = _init_defaults(cls)
+    rows = [(name, defaults[name], docs.get(name, "")) for name in cls._param_names()]
     return pd.DataFrame(rows, columns=list(POLICY_COLUMNS), dtype=object)
 
 

@@ -506,8 +506,6 @@ def make_instance(id_or_path: str | os.PathLike[str], *, family: str | None = No
     >>> make_instance("knapsack-i0", family="toy").solve().status  # doctest: +SKIP
     'optimal'
     """
-    from optalloc.registry import load_entry_point
-
     if family is not None:
         families = known_families()
         if family not in families:
@@ -526,7 +524,7 @@ def make_instance(id_or_path: str | os.PathLike[str], *, family: str | None = No
         raise _unknown_instance(text, family)
     else:
         check_finite_params(f"instance {spec.id}", overrides)
-        cls = _instance_class(load_entry_point(spec.entry_point), spec.entry_point)
+        cls = instance_class(spec.id)
         fixed = sorted(set(overrides) & set(cls.identity))
         if fixed:
             raise ConfigurationError(f"The parameter(s) {fixed} of instance {spec.id} say which instance it is and "
@@ -575,9 +573,10 @@ def _instance_class(obj: Any, where: str) -> type[Instance]:
 
 def _check_data(owner: str, cls: type[Instance], given: Any) -> None:
     """Refuse unknown keyword arguments of an instance class and missing required ones."""
-    check_known_keys(owner, given, instance_parameters(cls))
+    names = instance_parameters(cls)
+    check_known_keys(owner, given, names)
     required = [p.name for p in inspect.signature(cls.__init__).parameters.values()
-                if p.name in instance_parameters(cls) and p.default is inspect.Parameter.empty]
+                if p.name in names and p.default is inspect.Parameter.empty]
     missing = [name for name in required if name not in given]
     if missing:
         raise ConfigurationError(f"Missing parameter(s) {missing} for {owner}; it needs {required}.")
